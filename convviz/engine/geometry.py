@@ -160,6 +160,10 @@ class Geometry:
         return (self.N, self.F, self.Ho, self.Wo)
 
     @property
+    def grad_out_shape(self) -> tuple[int, int, int, int]:
+        return self.out_shape
+
+    @property
     def x_pad_shape(self) -> tuple[int, int, int, int]:
         return (self.N, self.C, self.Hp, self.Wp)
 

@@ -1,0 +1,146 @@
+"""One convolution problem, solved once: inputs, results and the tensors the page shows.
+
+A ``Convolution`` is what every step trace observes. It runs the fast engine once (results)
+and builds the MATH.md artifacts once; the traces then read single cells out of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..engine import Geometry, check_problem, dilate_and_pad, fast, im2col, kernel_matrix, pad_input, rotate_kernel
+
+VALUE_KINDS = ("integers", "normal", "ones")
+
+
+class OverflowInProblem(ValueError):
+    """The inputs are finite but a result is not (float64 overflow)."""
+
+
+@dataclass(frozen=True)
+class Convolution:
+    """x (N, C, H, W), w (F, C, KH, KW), b (F,), grad_out (N, F, Ho, Wo), all float64."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    grad_out: np.ndarray
+    geo: Geometry
+
+    @classmethod
+    def from_arrays(cls, x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=1) -> "Convolution":
+        """Validate (``ValueError`` saying what was received); ``b`` defaults to zeros and
+        ``grad_out`` to ones, as for a loss ``L = sum(out)``."""
+        x, w, b, grad_out, geo = check_problem(x, w, b, grad_out, stride=stride, padding=padding, dilation=dilation)
+        if b is None:
+            b = np.zeros(geo.F)
+        if grad_out is None:
+            grad_out = np.ones(geo.out_shape)
+        return cls(x, w, b, grad_out, geo)
+
+    # results (fast engine) -----------------------------------------------------------------
+    @cached_property
+    def out(self) -> np.ndarray:
+        """(N, F, Ho, Wo)"""
+        return self._finite("out", fast.conv2d_forward(self.x, self.w, self.b, **self._hyper))
+
+    @cached_property
+    def _backward(self):
+        return fast.conv2d_backward(self.x, self.w, self.grad_out, **self._hyper)
+
+    @property
+    def grad_x(self) -> np.ndarray:
+        """(N, C, H, W)"""
+        return self._finite("grad_x", self._backward[0])
+
+    @property
+    def grad_w(self) -> np.ndarray:
+        """(F, C, KH, KW)"""
+        return self._finite("grad_w", self._backward[1])
+
+    @property
+    def grad_b(self) -> np.ndarray:
+        """(F,)"""
+        return self._finite("grad_b", self._backward[2])
+
+    def check_finite(self) -> None:
+        """Raise ``OverflowInProblem`` if any result overflowed float64."""
+        for name in ("out", "grad_x", "grad_w", "grad_b"):
+            getattr(self, name)
+
+    # artifacts ------------------------------------------------------------------------------
+    @cached_property
+    def x_pad(self) -> np.ndarray:
+        """(N, C, Hp, Wp)"""
+        return pad_input(self.x, self.geo)
+
+    @cached_property
+    def _grad_out_pad(self):
+        return dilate_and_pad(self.grad_out, self.geo)
+
+    @property
+    def grad_out_pad(self) -> np.ndarray:
+        """(N, F, Hg, Wg): grad_out dilated by the stride and padded (MATH.md)."""
+        return self._grad_out_pad[0]
+
+    @property
+    def grad_out_pad_mask(self) -> np.ndarray:
+        """(Hg, Wg) bool: True where grad_out_pad holds a real grad_out value."""
+        return self._grad_out_pad[1]
+
+    @cached_property
+    def w_rot(self) -> np.ndarray:
+        """(C, F, KH, KW)"""
+        return rotate_kernel(self.w)
+
+    @cached_property
+    def cols(self) -> np.ndarray:
+        """(N*Ho*Wo, C*KH*KW): the unrolled input, one row per window."""
+        return im2col(self.x_pad, self.geo)
+
+    @cached_property
+    def w_mat(self) -> np.ndarray:
+        """(C*KH*KW, F): the kernels as columns; ``cols @ w_mat + b`` is ``out`` unrolled."""
+        return kernel_matrix(self.w)
+
+    # helpers --------------------------------------------------------------------------------
+    @property
+    def _hyper(self) -> dict:
+        g = self.geo
+        return {"stride": g.stride, "padding": g.padding, "dilation": g.dilation}
+
+    @staticmethod
+    def _finite(name: str, arr: np.ndarray) -> np.ndarray:
+        if not np.all(np.isfinite(arr)):
+            raise OverflowInProblem(
+                f"{name} overflows float64 (largest finite value {np.finfo(np.float64).max:.3g}) for these inputs; "
+                "use smaller values"
+            )
+        return arr
+
+
+def generate_arrays(geo_or_shapes, kind: str, seed: int) -> dict[str, np.ndarray]:
+    """Values for x, w, b, grad_out of a given geometry, reproducible from ``(kind, seed)``.
+
+    Each tensor has its own random stream (seed, k), so giving one tensor explicitly or
+    changing the stride (and with it grad_out's shape) leaves the others unchanged.
+    ``integers``: whole numbers in [-3, 3]; ``normal``: standard normal; ``ones``: ones
+    (and a zero bias, so each output counts the real input cells of its window).
+    """
+    if kind not in VALUE_KINDS:
+        raise ValueError(f"values must be one of {', '.join(VALUE_KINDS)}, got {kind!r}")
+    geo: Geometry = geo_or_shapes
+    shapes = {"x": geo.x_shape, "w": geo.w_shape, "b": (geo.F,), "grad_out": geo.out_shape}
+    arrays = {}
+    for k, (name, shape) in enumerate(shapes.items()):
+        rng = np.random.default_rng([seed, k])
+        if kind == "integers":
+            arrays[name] = rng.integers(-3, 4, size=shape).astype(np.float64)
+        elif kind == "normal":
+            arrays[name] = rng.standard_normal(shape)
+        else:
+            arrays[name] = np.zeros(shape) if name == "b" else np.ones(shape)
+    return arrays
