@@ -11,16 +11,18 @@ import numpy as np
 from .geometry import Geometry
 
 
-def as_float_array(value, name: str, ndim: int) -> np.ndarray:
-    """``value`` as a finite float64 array of exactly ``ndim`` dimensions."""
+def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """``value`` as a finite float64 array with ``ndim`` dimensions (or one of several)."""
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists
         raise ValueError(f"{name} must be a rectangular array of numbers, got a ragged or mixed value ({exc})") from None
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got {arr.ndim} (shape {arr.shape})")
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in allowed:
+        wanted = " or ".join(str(d) for d in allowed)
+        raise ValueError(f"{name} must have {wanted} dimensions, got {arr.ndim} (shape {arr.shape})")
     arr = arr.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must hold finite numbers, got NaN or infinity")

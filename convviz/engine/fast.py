@@ -4,6 +4,11 @@ As in CS231n's ``fast_layers.py``: the forward pass multiplies the unrolled wind
 kernel matrix, ``grad_w`` is one more product with the same unrolled windows, and ``grad_x``
 is col2im (each window's gradient added back where the window was read), which is the
 transposed convolution of MATH.md without multiplying the stride's inserted zeros.
+
+The unrolled windows are kept transposed, ``cols_t`` = ``im2col(x_pad).T`` (C*KH*KW,
+N*Ho*Wo): copying the window view in that order keeps ``Wo`` innermost, which is contiguous
+in ``x_pad`` for stride 1, so the copy runs several times faster than into im2col's row
+order, and BLAS reads either orientation of an operand without a copy.
 """
 
 from __future__ import annotations
@@ -14,15 +19,23 @@ from .artifacts import kernel_matrix, pad_input, windows
 from .checks import check_problem
 
 
+def _columns_t(x: np.ndarray, geo) -> np.ndarray:
+    """``x`` (N, C, H, W) -> ``cols_t`` (C*KH*KW, N*Ho*Wo) == ``im2col(pad_input(x, geo), geo).T``."""
+    win = windows(pad_input(x, geo), geo)  # N, C, Ho, Wo, KH, KW (a view)
+    # Always a fresh copy (even when the view happens to be contiguous): the backward pass
+    # overwrites it, and the window view itself is read-only.
+    cols_t = np.array(win.transpose(1, 4, 5, 0, 2, 3), order="C")  # C, KH, KW, N, Ho, Wo
+    return cols_t.reshape(geo.C * geo.KH * geo.KW, geo.N * geo.Ho * geo.Wo)
+
+
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1) -> np.ndarray:
     """x (N, C, H, W), w (F, C, KH, KW), b (F,) or None -> out (N, F, Ho, Wo)."""
     x, w, b, _, geo = check_problem(x, w, b, stride=stride, padding=padding, dilation=dilation)
-    win = windows(pad_input(x, geo), geo)  # N, C, Ho, Wo, KH, KW (a view)
-    # (N, Ho, Wo, C*KH*KW) @ (C*KH*KW, F): tensordot copies the view once, into im2col order.
-    out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))  # N, Ho, Wo, F
+    w_rows = kernel_matrix(w).T  # F, C*KH*KW (a view of w)
+    out = w_rows @ _columns_t(x, geo)  # F, N*Ho*Wo: one GEMM for the whole batch
     if b is not None:
-        out += b
-    return out.transpose(0, 3, 1, 2)
+        out += b[:, None]
+    return np.ascontiguousarray(out.reshape(geo.F, geo.N, geo.Ho, geo.Wo).transpose(1, 0, 2, 3))
 
 
 def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
@@ -34,20 +47,24 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
     if grad_out is None:
         raise ValueError("grad_out is required: an array of shape (N, F, Ho, Wo) = %s" % (geo.out_shape,))
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    x_pad = pad_input(x, geo)
-    win = windows(x_pad, geo)  # N, C, Ho, Wo, KH, KW
+    cols_t = _columns_t(x, geo)  # C*KH*KW, N*Ho*Wo
+    # grad_out with its columns in the order of cols_t's: (F, N*Ho*Wo), a small copy.
+    g = np.ascontiguousarray(grad_out.transpose(1, 0, 2, 3)).reshape(geo.F, -1)
 
-    grad_b = grad_out.sum(axis=(0, 2, 3))
-    grad_w = np.tensordot(grad_out, win, axes=([0, 2, 3], [0, 2, 3]))  # F, C, KH, KW
+    grad_b = g.sum(axis=1)
+    grad_w = (g @ cols_t.T).reshape(geo.w_shape)  # the same windows the forward pass read
 
-    # col2im: d cols = grad_out (rows = windows) @ w_mat^T, then add each (p, q) plane back.
-    g_rows = grad_out.transpose(0, 2, 3, 1).reshape(-1, geo.F)  # N*Ho*Wo, F
-    d_cols = (g_rows @ kernel_matrix(w).T).reshape(geo.N, geo.Ho, geo.Wo, geo.C, geo.KH, geo.KW)
-    d_cols = d_cols.transpose(4, 5, 0, 3, 1, 2)  # KH, KW, N, C, Ho, Wo
-    grad_x_pad = np.zeros(geo.x_pad_shape)
+    # col2im: d cols_t = w_mat @ g, one column of window gradients per output cell. It is
+    # written over cols_t, which is no longer needed: a fresh buffer this size would cost
+    # about as much in first-touch page faults as the product itself.
+    d_cols = np.matmul(kernel_matrix(w), g, out=cols_t)
+    d_cols = d_cols.reshape(geo.C, geo.KH, geo.KW, geo.N, geo.Ho, geo.Wo)
+    # Accumulate in (C, N, ...) order, d_cols' own, so each added plane is one contiguous block.
+    grad_x_pad = np.zeros((geo.C, geo.N, geo.Hp, geo.Wp))
     for p in range(geo.KH):
         for q in range(geo.KW):
             grad_x_pad[:, :, p * dh : p * dh + (geo.Ho - 1) * sh + 1 : sh,
-                             q * dw : q * dw + (geo.Wo - 1) * sw + 1 : sw] += d_cols[p, q]
+                             q * dw : q * dw + (geo.Wo - 1) * sw + 1 : sw] += d_cols[:, p, q]
     ph, pw = geo.padding
-    return grad_x_pad[:, :, ph : ph + geo.H, pw : pw + geo.W], grad_w, grad_b
+    grad_x = grad_x_pad[:, :, ph : ph + geo.H, pw : pw + geo.W].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(grad_x), grad_w, grad_b

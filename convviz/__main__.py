@@ -1,0 +1,7 @@
+"""``python -m convviz`` is the ``convviz`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

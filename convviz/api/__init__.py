@@ -1,0 +1,1 @@
+"""The REST API v1 (FastAPI routers, pydantic models, limits, the error shape)."""

@@ -1,0 +1,137 @@
+"""From a request's problem to a solved ``Convolution``, refusing anything over the limits
+before a large array is built."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import Geometry
+from ..engine.checks import as_float_array
+from ..trace import Convolution, OverflowInProblem, Trace, generate_arrays
+from .errors import ApiError
+from .limits import Limits
+from .models import ProblemIn
+
+
+def _invalid(message: str, field: str | None = None) -> ApiError:
+    return ApiError(422, "invalid_problem", message, ["body", field] if field else ["body"])
+
+
+def _as_4d(value, name: str) -> np.ndarray:
+    """Nested lists -> float64 array (4-D); a 2-D matrix is one sample / kernel of one channel."""
+    try:
+        arr = as_float_array(value, name, (4, 2))
+    except ValueError as exc:
+        raise _invalid(str(exc), name) from None
+    if arr.ndim == 2:
+        arr = arr[None, None]
+    return arr
+
+
+def _shape4(shape: list[int], name: str) -> tuple[int, ...]:
+    if len(shape) == 2:
+        return (1, 1, *shape)
+    if len(shape) == 4:
+        return tuple(shape)
+    raise _invalid(f"{name} must have 4 entries ({'N, C, H, W' if name == 'x_shape' else 'F, C, KH, KW'}) or 2, got {shape}", name)
+
+
+def _check_size(name: str, shape, limits: Limits) -> None:
+    elements = int(np.prod([int(s) for s in shape], dtype=object))
+    if elements > limits.max_tensor_elements:
+        raise ApiError(
+            422, "limit_exceeded",
+            f"{name} would have {elements:,} elements (shape {tuple(shape)}); this server allows at most "
+            f"{limits.max_tensor_elements:,} per tensor (max_tensor_elements)",
+            ["body"],
+        )
+
+
+def check_geometry(geo: Geometry, limits: Limits, *, im2col: bool = False) -> None:
+    """Refuse a problem whose tensors or work exceed ``limits``; shapes only, nothing allocated."""
+    tensors = {"x": geo.x_shape, "w": geo.w_shape, "out": geo.out_shape,
+               "x_pad": geo.x_pad_shape, "grad_out_pad": geo.grad_out_pad_shape}
+    if im2col:
+        tensors["cols (im2col; ask with im2col=false to omit it)"] = geo.cols_shape
+    for name, shape in tensors.items():
+        _check_size(name, shape, limits)
+    if geo.macs > limits.max_macs:
+        raise ApiError(
+            422, "limit_exceeded",
+            f"this problem needs {geo.macs:,} multiply-adds per pass (N*F*Ho*Wo*C*KH*KW with shapes x {geo.x_shape}, "
+            f"w {geo.w_shape}, out {geo.out_shape}); this server allows at most {limits.max_macs:,} (max_macs)",
+            ["body"],
+        )
+
+
+def resolve(problem: ProblemIn, limits: Limits, *, im2col: bool = False) -> Convolution:
+    """Validate, check limits, generate what was not sent, and solve. Raises ``ApiError``."""
+    hyper = {"stride": problem.stride, "padding": problem.padding, "dilation": problem.dilation}
+    for name in ("x", "w"):
+        given, shape = getattr(problem, name), getattr(problem, name + "_shape")
+        if given is None and shape is None:
+            raise _invalid(f"give {name} (an array) or {name}_shape (to generate it); got neither", name)
+        if given is not None and shape is not None:
+            raise _invalid(f"give {name} or {name}_shape, not both", name)
+    explicit = {}
+    if problem.x is not None:
+        explicit["x"] = _as_4d(problem.x, "x")
+    if problem.w is not None:
+        explicit["w"] = _as_4d(problem.w, "w")
+    x_shape = explicit["x"].shape if "x" in explicit else _shape4(problem.x_shape, "x_shape")
+    w_shape = explicit["w"].shape if "w" in explicit else _shape4(problem.w_shape, "w_shape")
+    try:
+        geo = Geometry.from_shapes(x_shape, w_shape, **hyper)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    check_geometry(geo, limits, im2col=im2col)
+
+    if problem.b is not None:
+        explicit["b"] = np.asarray(problem.b, dtype=np.float64)
+    if problem.grad_out is not None:
+        explicit["grad_out"] = _as_4d(problem.grad_out, "grad_out")
+    if "x" in explicit and "w" in explicit:
+        arrays = explicit  # b -> zeros, grad_out -> ones (Convolution's defaults)
+    else:
+        arrays = {**generate_arrays(geo, problem.values, problem.seed), **explicit}
+    try:
+        conv = Convolution.from_arrays(
+            arrays["x"], arrays["w"], arrays.get("b"), arrays.get("grad_out"), **hyper
+        )
+        conv.check_finite()
+    except OverflowInProblem as exc:
+        raise ApiError(422, "overflow", str(exc), ["body"]) from None
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    return conv
+
+
+def check_page(trace: Trace, start: int, limit: int | None, limits: Limits, *, paged: bool) -> int:
+    """Validate ``start`` / ``limit`` against the trace and the limits; return the stop step."""
+    total = len(trace)
+    if trace.terms_per_step > limits.max_step_terms:
+        raise ApiError(
+            422, "limit_exceeded",
+            f"each {trace.phase} step of this problem has {trace.terms_per_step:,} terms; this server allows at most "
+            f"{limits.max_step_terms:,} (max_step_terms)",
+            ["body"],
+        )
+    if not 0 <= start <= total:
+        raise ApiError(422, "invalid_query", f"start must be between 0 and {total} (the {trace.phase} trace has "
+                       f"{total} steps), got {start}", ["query", "start"])
+    if limit is None:
+        return total
+    if not paged:
+        if limit < 1:
+            raise ApiError(422, "invalid_query", f"limit must be at least 1 (or left out for the whole trace), got {limit}",
+                           ["query", "limit"])
+        return min(total, start + limit)
+    most = max(1, min(limits.max_page_steps, limits.max_page_terms // trace.terms_per_step))
+    if not 1 <= limit <= most:
+        raise ApiError(
+            422, "invalid_query",
+            f"limit must be between 1 and {most} (at most {limits.max_page_steps} steps and {limits.max_page_terms:,} "
+            f"terms per page; {trace.terms_per_step} terms per step here), got {limit}",
+            ["query", "limit"],
+        )
+    return min(total, start + limit)

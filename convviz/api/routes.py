@@ -1,0 +1,147 @@
+"""REST API v1: solve a problem, page through a phase's steps, or stream them as JSON Lines.
+
+Large bodies are written by hand (``json.dumps`` of ``tolist()`` and the trace's own JSON
+text) rather than validated through the response models, which only document them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import anyio
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from ..presets import PRESETS
+from ..trace import PHASE_TENSORS, Convolution, Trace
+from .limits import Limits
+from .models import ConvResult, ErrorOut, Phase, PresetOut, ProblemIn, TracePage
+from .resolve import check_page, resolve
+
+router = APIRouter(prefix="/api/v1", tags=["convolution"])
+
+ERRORS = {
+    413: {"model": ErrorOut, "description": "Request body larger than max_body_bytes."},
+    422: {"model": ErrorOut, "description": "Invalid problem or query, or over a limit; the message says what was received."},
+}
+ProblemBody = Annotated[ProblemIn, Body(openapi_examples={
+    "worked example": {"summary": "Explicit 3x3 input and 2x2 kernel", "value": {"x": [[1, 2, 0], [0, 1, 3], [2, 1, 0]], "w": [[1, -1], [2, 0]]}},
+    "tutorial layer": {"summary": "Generated: x 10x32x14x14, w 16x32x3x3, pad 1", "value": PRESETS["tutorial_layer"]["problem"]},
+})]
+PhaseParam = Annotated[Phase, Path(description="forward, grad_x, grad_w or grad_b")]
+Start = Annotated[int, Query(description="First step to return (0-based).")]
+
+
+def limits_of(request: Request) -> Limits:
+    return request.app.state.limits
+
+
+def tensor(conv: Convolution, name: str):
+    """A named tensor of the problem as nested lists (``grad_out_pad_mask`` as booleans)."""
+    return getattr(conv, name).tolist()
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+
+
+@router.get("/presets", response_model=list[PresetOut], summary="Named example problems")
+def presets() -> list[dict]:
+    """The problems the page offers as presets; each ``problem`` is a body for the other endpoints."""
+    return [{"name": name, **preset} for name, preset in PRESETS.items()]
+
+
+@router.get("/limits", summary="This server's resource limits")
+def limits(request: Request) -> dict[str, int]:
+    """Requests over these are refused with 422 ``limit_exceeded`` (413 for the body size)."""
+    return limits_of(request).as_dict()
+
+
+@router.post("/conv", response_model=ConvResult, responses=ERRORS, summary="Solve a problem: results and artifacts")
+def conv(
+    problem: ProblemBody,
+    request: Request,
+    im2col: Annotated[bool, Query(description="Include the im2col matrices cols and w_mat.")] = True,
+) -> Response:
+    """Forward and backward pass of one problem, with ``x_pad``, ``grad_out_pad`` (and its
+    mask), ``w_rot`` and the im2col matrices."""
+    cv = resolve(problem, limits_of(request), im2col=im2col)
+    names = ["x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b",
+             "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot"] + (["cols", "w_mat"] if im2col else [])
+    body = {"geometry": cv.geo.as_dict(), **{name: tensor(cv, name) for name in names}}
+    return Response(dumps(body), media_type="application/json")
+
+
+def _trace(problem: ProblemIn, phase: str, start: int, limit: Optional[int], request: Request, *, paged: bool):
+    cv = resolve(problem, limits_of(request))
+    trace = Trace(cv, phase)
+    stop = check_page(trace, start, limit, limits_of(request), paged=paged)
+    return cv, trace, stop
+
+
+@router.post("/trace/{phase}", response_model=TracePage, responses=ERRORS, summary="One page of a phase's steps")
+def trace_page(
+    phase: PhaseParam,
+    problem: ProblemBody,
+    request: Request,
+    start: Start = 0,
+    limit: Annotated[int, Query(description="Steps on this page (at most max_page_steps and max_page_terms).")] = 100,
+) -> Response:
+    """Steps ``start .. start+limit-1`` of ``phase``, each computed from its index alone."""
+    _, trace, stop = _trace(problem, phase, start, limit, request, paged=True)
+    steps = ",".join(line for lines in trace.json_lines(start, stop) for line in lines)
+    head = '{"phase":"%s","total":%d,"start":%d,"steps":[' % (phase, len(trace), start)
+    return Response((head + steps + "]}").encode(), media_type="application/json")
+
+
+STREAM_DOC = {
+    200: {
+        "description": "JSON Lines: a `meta` event (geometry and this phase's tensors), one `step` event per step, "
+        "then an `end` event with the count.",
+        "content": {"application/jsonl": {"schema": {"type": "string"}}},
+    },
+    **ERRORS,
+}
+
+
+@router.post("/trace/{phase}/stream", responses=STREAM_DOC, response_class=StreamingResponse,
+             summary="Stream a phase's steps as JSON Lines")
+def trace_stream(
+    phase: PhaseParam,
+    problem: ProblemBody,
+    request: Request,
+    start: Start = 0,
+    limit: Annotated[Optional[int], Query(description="Steps to send; all that remain when left out.")] = None,
+) -> StreamingResponse:
+    """``{"event": "meta", ...}``, then ``{"event": "step", ...step}`` per step, then
+    ``{"event": "end", "count": n}``. Steps are computed while the client reads; a client that
+    hangs up stops the work; ``start`` resumes."""
+    cv, trace, stop = _trace(problem, phase, start, limit, request, paged=False)
+
+    def produce():
+        meta = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
+                "terms_per_step": trace.terms_per_step, "geometry": cv.geo.as_dict(),
+                "tensors": {name: tensor(cv, name) for name in PHASE_TENSORS[phase]}}
+        yield dumps(meta) + b"\n"
+        count = 0
+        for lines in trace.json_lines(start, stop, event="step"):
+            count += len(lines)
+            yield ("\n".join(lines) + "\n").encode()
+        yield dumps({"event": "end", "count": count}) + b"\n"
+
+    async def in_worker_threads():
+        # Each chunk is computed in a worker thread so the event loop keeps serving others;
+        # when the client hangs up this generator is cancelled between chunks and the
+        # producer is closed, so no step is computed for nobody.
+        chunks = produce()
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(next, chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            chunks.close()
+
+    return StreamingResponse(in_worker_threads(), media_type="application/jsonl")
