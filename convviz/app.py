@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from . import __version__
 from .api import errors
 from .api.limits import Limits
+from .api.page_routes import router as page_router
 from .api.routes import router
 from .presets import DEFAULT_PRESET, PRESETS
 
@@ -73,6 +74,7 @@ def create_app(limits: Limits | None = None) -> FastAPI:
     app.state.limits = limits
     errors.install(app)
     app.include_router(router)
+    app.include_router(page_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
 
