@@ -84,9 +84,10 @@ def _terms_template(T: int, two_sources: bool) -> str:
 
 def _float_texts(values: np.ndarray) -> np.ndarray:
     """``repr`` of every float, each distinct value written once (integer-valued problems
-    repeat a handful of products millions of times)."""
-    uniq, inverse = np.unique(values, return_inverse=True)
-    return np.array([repr(v) for v in uniq.tolist()], dtype=object)[inverse.reshape(values.shape)]
+    repeat a handful of products millions of times). Distinct by bit pattern: ``np.unique`` on
+    the floats would merge ``-0.0`` with ``0.0`` and write one for the other."""
+    uniq, inverse = np.unique(np.ascontiguousarray(values, dtype=np.float64).view(np.int64), return_inverse=True)
+    return np.array([repr(v) for v in uniq.view(np.float64).tolist()], dtype=object)[inverse.reshape(values.shape)]
 
 
 class StepWriter:
