@@ -7,6 +7,7 @@ text) rather than validated through the response models, which only document the
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated, Optional
 
 import anyio
@@ -95,6 +96,20 @@ def trace_page(
     return Response((head + steps + "]}").encode(), media_type="application/json")
 
 
+# Stream chunks are pure-Python work under the GIL: running many at once only makes every thread,
+# the event loop's included, wait its turn for the GIL. A few shared threads keep the loop (and
+# small requests) responsive while streams take turns, chunk by chunk.
+STREAM_THREADS = int(os.environ.get("CONVVIZ_STREAM_THREADS", "1"))
+
+
+def _stream_threads(app) -> anyio.CapacityLimiter:
+    """The app's stream limiter, made on first use (on the event loop, so no race)."""
+    limiter = getattr(app.state, "stream_threads", None)
+    if limiter is None:
+        limiter = app.state.stream_threads = anyio.CapacityLimiter(STREAM_THREADS)
+    return limiter
+
+
 STREAM_DOC = {
     200: {
         "description": "JSON Lines: a `meta` event (geometry and this phase's tensors), one `step` event per step, "
@@ -135,9 +150,10 @@ def trace_stream(
         # when the client hangs up this generator is cancelled between chunks and the
         # producer is closed, so no step is computed for nobody.
         chunks = produce()
+        limiter = _stream_threads(request.app)
         try:
             while True:
-                chunk = await anyio.to_thread.run_sync(next, chunks, None)
+                chunk = await anyio.to_thread.run_sync(next, chunks, None, limiter=limiter)
                 if chunk is None:
                     return
                 yield chunk
