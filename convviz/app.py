@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import errors
@@ -39,28 +42,68 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    # An HTTPException passes through FastAPI's body parsing (any other exception
+                    # there becomes a 400) and is rendered by the error handlers.
+                    raise StarletteHTTPException(413, _too_large(f"more than {self.max_bytes}", self.max_bytes))
             return message
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(send, f"more than {self.max_bytes}")
+        await self.app(scope, counting_receive, send)
 
     async def _refuse(self, send, size: str):
         from fastapi.responses import JSONResponse
 
-        body = errors.error_body(413, "payload_too_large",
-                                 f"request body is {size} bytes; this server accepts at most {self.max_bytes} (max_body_bytes)")
+        body = errors.error_body(413, "payload_too_large", _too_large(size, self.max_bytes))
         await JSONResponse(body, status_code=413)({"type": "http"}, None, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large(size: str, max_bytes: int) -> str:
+    return f"request body is {size} bytes; this server accepts at most {max_bytes:,} (max_body_bytes)"
 
 
-def create_app(limits: Limits | None = None) -> FastAPI:
+# The page is ES modules from /static and JSON from /api: nothing inline, no other origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+# FastAPI's interactive docs load Swagger UI / ReDoc with an inline script: no CSP there.
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every response, and the
+    Content-Security-Policy on every response but the API docs pages."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        with_csp = scope.get("path") not in DOCS_PATHS
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"x-content-type-options", b"content-security-policy")]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if with_csp:
+                    headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def cors_origins_from_env(environ=None) -> list[str]:
+    """``CONVVIZ_CORS_ORIGINS``: comma-separated origins allowed to call the API from a browser."""
+    environ = os.environ if environ is None else environ
+    return [o.strip() for o in environ.get("CONVVIZ_CORS_ORIGINS", "").split(",") if o.strip()]
+
+
+def create_app(limits: Limits | None = None, cors_origins: list[str] | None = None) -> FastAPI:
+    """The app; ``cors_origins`` None means ``CONVVIZ_CORS_ORIGINS`` (default: no CORS at all)."""
     limits = limits or Limits.from_env()
+    cors_origins = cors_origins_from_env() if cors_origins is None else cors_origins
     app = FastAPI(
         title="convviz",
         version=__version__,
@@ -85,4 +128,8 @@ def create_app(limits: Limits | None = None) -> FastAPI:
         )
 
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    if cors_origins:  # off unless asked for: other sites' scripts cannot read the API
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["content-type"])
+    app.add_middleware(SecurityHeaders)
     return app

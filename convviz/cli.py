@@ -42,7 +42,10 @@ def serve(args) -> int:
     if args.open:
         threading.Timer(1.0, webbrowser.open, [url]).start()
     print(f"convviz: serving on {url} (API docs: {url}docs)", file=sys.stderr)
-    uvicorn.run(create_app(limits), host=args.host, port=args.port, log_level=args.log_level)
+    cors = args.cors_origin  # None: CONVVIZ_CORS_ORIGINS or no CORS
+    if cors:
+        print(f"convviz: CORS allowed for {', '.join(cors)}", file=sys.stderr)
+    uvicorn.run(create_app(limits, cors_origins=cors), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -67,7 +70,8 @@ def trace(args) -> int:
         cv = resolve(ProblemIn.model_validate(raw), limits)
         tr = Trace(cv, args.phase)
         stop = check_page(tr, args.start, args.limit, limits, paged=False)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: json.load gives up on arrays nested about a thousand deep
         print(f"convviz: cannot read problem {args.problem!r}: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
@@ -108,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--open", action="store_true", help="open the page in a browser once the server is up")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
+                   help="let pages from ORIGIN (e.g. https://course.example.org) call the API; repeatable; "
+                   "default none (also CONVVIZ_CORS_ORIGINS, comma-separated)")
     _add_limit_flags(p)
     p.set_defaults(func=serve)
 

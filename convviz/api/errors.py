@@ -51,9 +51,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
+        errs = exc.errors()
+        bad_json = next((e for e in errs if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            doc = exc.body if isinstance(exc.body, str) else ""
+            reason = (bad_json.get("ctx") or {}).get("error", "JSON decode error")
+            message = (f"the request body is not valid JSON: {reason} at character {bad_json['loc'][-1]} "
+                       f"(received {len(doc.encode())} bytes starting {_short(doc, 60)})")
+            return JSONResponse(error_body(422, "invalid_json", message, ["body"]), status_code=422)
+        if [tuple(e.get("loc", ())) for e in errs] == [("body",)] and errs[0].get("type") == "missing":
+            message = ("the request body is empty; send a problem as a JSON object, e.g. "
+                       '{"x": [[1, 2], [3, 4]], "w": [[1]]} (schema: /docs)')
+            return JSONResponse(error_body(422, "invalid_request", message, ["body"]), status_code=422)
         message, loc = _validation_message(exc)
-        code = "invalid_json" if any(e.get("type") == "json_invalid" for e in exc.errors()) else "invalid_request"
-        return JSONResponse(error_body(422, code, message, loc), status_code=422)
+        return JSONResponse(error_body(422, "invalid_request", message, loc), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -61,4 +72,15 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404:
             detail = f"no such path: {request.method} {request.url.path}"
-        return JSONResponse(error_body(exc.status_code, code, detail), status_code=exc.status_code, headers=exc.headers)
+        elif exc.status_code == 405:
+            detail = f"method {request.method} is not allowed on {request.url.path}"
+        elif exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body": say what arrived and why it failed.
+            cause = exc.__cause__
+            why = "it is nested too deeply" if isinstance(cause, RecursionError) else f"{type(cause).__name__}: {_short(str(cause), 120)}"
+            detail = (f"could not read the request body as JSON ({why}); received "
+                      f"{request.headers.get('content-length', 'an unknown number of')} bytes of "
+                      f"{request.headers.get('content-type', 'no declared content type')!r}")
+        loc = ["body"] if exc.status_code in (400, 413) else []
+        return JSONResponse(error_body(exc.status_code, code, detail, loc), status_code=exc.status_code,
+                            headers=exc.headers)

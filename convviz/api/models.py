@@ -63,9 +63,9 @@ class ProblemIn(BaseModel):
         "integers", description="Kind of generated values: integers in [-3, 3], standard normal, or ones."
     )
     seed: Annotated[StrictInt, Field(ge=0, le=2**32 - 1)] = Field(0, description="Seed of the generated values.")
-    stride: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal].")
-    padding: IntPair = Field(0, description="An integer >= 0 or [vertical, horizontal].")
-    dilation: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal].")
+    stride: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
+    padding: IntPair = Field(0, description="An integer >= 0 or [vertical, horizontal], at most 2**31 - 1.")
+    dilation: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
 
 
 class GeometryOut(BaseModel):

@@ -47,8 +47,17 @@ def _check_size(name: str, shape, limits: Limits) -> None:
         )
 
 
+# Stride, padding and dilation beyond this are meaningless for any tensor a server can hold, and
+# would overflow the int64 index arithmetic of the engine and the traces.
+MAX_HYPER = 2**31 - 1
+
+
 def check_geometry(geo: Geometry, limits: Limits, *, im2col: bool = False) -> None:
     """Refuse a problem whose tensors or work exceed ``limits``; shapes only, nothing allocated."""
+    for name in ("stride", "padding", "dilation"):
+        value = getattr(geo, name)
+        if max(value) > MAX_HYPER:
+            raise _invalid(f"{name} must be at most {MAX_HYPER:,} on each axis, got {list(value)}", name)
     tensors = {"x": geo.x_shape, "w": geo.w_shape, "out": geo.out_shape,
                "x_pad": geo.x_pad_shape, "grad_out_pad": geo.grad_out_pad_shape}
     if im2col:
