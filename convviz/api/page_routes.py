@@ -95,8 +95,8 @@ def scatter(
     if start > total:
         raise ApiError(422, "invalid_query", f"start must be between 0 and {total} (the scatter route has {total} "
                        f"steps), got {start}", ["query", "start"])
-    if g.C * g.KH * g.KW * min(limit, total - start) > limits_of(request).max_page_terms:
-        raise ApiError(422, "limit_exceeded", f"limit {limit} x {g.C * g.KH * g.KW} terms per step is over "
+    if g.KH * g.KW * min(limit, total - start) > limits_of(request).max_page_terms:
+        raise ApiError(422, "limit_exceeded", f"limit {limit} x {g.KH * g.KW} terms per step is over "
                        f"max_page_terms ({limits_of(request).max_page_terms:,}); ask for fewer steps", ["query", "limit"])
     stop = min(total, start + limit)
     return _dumps({"total": total, "start": start, "steps": scatter_steps(cv, start, stop, n, c)})

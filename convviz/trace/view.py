@@ -40,6 +40,7 @@ class Grid:
     role: str = "source"  # result, source, partner
     row_labels: list | None = None
     col_labels: list | None = None
+    twin: list | None = None  # per cell: the index (string) of the x / grad_out / w cell it shows, or None
     offset: int = 0
     lookup: np.ndarray | None = field(default=None, repr=False)
 
@@ -58,7 +59,7 @@ class Grid:
             "idx": [",".join(map(str, ix)) for ix in idx],
             "values": self.values.tolist(),
         }
-        for name in ("marks", "step", "row_labels", "col_labels"):
+        for name in ("marks", "step", "row_labels", "col_labels", "twin"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -83,6 +84,18 @@ def _x_pad_marks(conv: Convolution) -> list[str]:
     unread = (hp >= g.Hp - rh) | (wp >= g.Wp - rw)
     marks = np.where(pad, "pad", np.where(unread, "unread", ""))
     return marks.ravel().tolist()
+
+
+def _index_strings(valid: np.ndarray, *axes: np.ndarray) -> list:
+    return [",".join(map(str, ix)) if ok else None for ok, ix in zip(valid.tolist(), zip(*(a.tolist() for a in axes)))]
+
+
+def _x_twin(conv: Convolution, x_pad_flat: np.ndarray) -> list:
+    """The x cell each x_pad cell holds (None on padding)."""
+    g = conv.geo
+    n, c, hp, wp = np.unravel_index(x_pad_flat, g.x_pad_shape)
+    h, v = hp - g.padding[0], wp - g.padding[1]
+    return _index_strings((h >= 0) & (h < g.H) & (v >= 0) & (v < g.W), n, c, h, v)
 
 
 def _grad_out_pad_twin(conv: Convolution, u: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,6 +163,7 @@ class View:
         grid = _slice_grid(self.conv, "x_pad", (n, c), "x_pad", f"sample n={n}, channel c={c}; "
                            f"padding {g.padding[0]},{g.padding[1]}")
         grid.marks = _x_pad_marks(self.conv)
+        grid.twin = _x_twin(self.conv, grid.flat)
         return grid
 
     def _result_grid(self, tensor: str, lead: tuple, title: str, caption: str) -> Grid:
@@ -179,8 +193,14 @@ class View:
         gp = self._add(_slice_grid(cv, "grad_out_pad", (n, f), "grad_out_pad",
                                    f"grad_out spread by stride {g.stride[0]},{g.stride[1]} and padded"))
         gp.marks = _grad_out_pad_marks(cv)
+        _, _, gu, gt = np.unravel_index(gp.flat, g.grad_out_pad_shape)
+        greal, gi, gj = _grad_out_pad_twin(cv, gu, gt)
+        gp.twin = _index_strings(greal, np.full_like(gi, n), np.full_like(gi, f), gi, gj)
         wg = self._add(_slice_grid(cv, "w", (f, c), "w", f"kernel f={f}, channel c={c}"))
         wr = self._add(_slice_grid(cv, "w_rot", (c, f), "w_rot", f"w[{f},{c}] rotated 180 degrees = w_rot[{c},{f}]"))
+        _, _, rp, rq = np.unravel_index(wr.flat, g.w_rot_shape)
+        wr.twin = _index_strings(np.ones(rp.shape, bool), np.full_like(rp, f), np.full_like(rp, c),
+                                 g.KH - 1 - rp, g.KW - 1 - rq)
         gx = self._add(self._result_grid("grad_x", (n, c), "grad_x", f"sample n={n}, channel c={c}"))
         blk = self._block("grad_x", gx.flat)
         _, ff, u, t = np.unravel_index(blk.a, g.grad_out_pad_shape)
@@ -245,6 +265,11 @@ class View:
         colsg = self._add(Grid("cols", "cols", f"im2col of sample n={n}: one row per window (i, j), one column per "
                                "(c, p, q)", g.cols_shape, rows.size, columns.size, cols_flat,
                                cv.cols.reshape(-1)[cols_flat], row_labels=row_labels, col_labels=col_labels))
+        rr, kk = np.unravel_index(cols_flat, g.cols_shape)
+        rn, ri, rj = np.unravel_index(rr, (g.N, g.Ho, g.Wo))
+        kc, kp, kq = np.unravel_index(kk, (g.C, g.KH, g.KW))
+        colsg.twin = _x_twin(cv, np.ravel_multi_index(
+            (rn, kc, ri * g.stride[0] + kp * g.dilation[0], rj * g.stride[1] + kq * g.dilation[1]), g.x_pad_shape))
         # w_mat (C*KH*KW x F): each cell is a cell of w, drawn as such
         ff = np.arange(g.F)
         w_flat = np.ravel_multi_index((ff[None, :], cc[:, None], pp[:, None], qq[:, None]), g.w_shape).ravel()
@@ -278,6 +303,14 @@ class View:
             return g.N * g.F * g.Ho * g.Wo
         return len(Trace(self.conv, "forward" if self.phase == "im2col" else self.phase))
 
+    @property
+    def terms_per_step(self) -> int:
+        """Terms in each step the player shows (the scatter route: one per w cell of channel c)."""
+        g = self.conv.geo
+        if self.scatter:
+            return g.KH * g.KW
+        return Trace(self.conv, "forward" if self.phase == "im2col" else self.phase).terms_per_step
+
     def cell_count(self) -> int:
         return sum(gr.rows * gr.cols for gr in self.grids)
 
@@ -285,6 +318,7 @@ class View:
         return {
             "phase": self.phase, "scatter": self.scatter, "select": {"n": self.n, "f": self.f, "c": self.c},
             "geometry": self.conv.geo.as_dict(), "total": self.total, "notes": self.notes,
+            "terms_per_step": self.terms_per_step,
             "grids": [gr.as_dict() for gr in self.grids], "terms": self.terms,
         }
 

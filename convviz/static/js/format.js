@@ -1,0 +1,33 @@
+// Number and name formatting: values as the tutorial writes them, and 1-based subscripts.
+
+const MINUS = "\u2212";
+
+// A value for a cell: whole numbers as such, others with `digits` decimals.
+export function fmt(v, digits = 2) {
+  if (v === null || v === undefined) return "";
+  if (Number.isInteger(v)) return v < 0 ? MINUS + String(-v) : String(v);
+  const text = Math.abs(v) >= 1000 ? v.toExponential(1) : v.toFixed(digits);
+  return text.startsWith("-") ? MINUS + text.slice(1) : text;
+}
+
+// A value inside an equation: negatives in parentheses after an operator.
+export const fmtTerm = (v, digits = 3) => (v < 0 ? `(${fmt(v, digits)})` : fmt(v, digits));
+
+// A 0-based index (array or "a,b,c,d") -> the tutorial's 1-based subscript. With a single
+// sample, channel and kernel only the last two axes are written (x22), as in the tutorial.
+export function subscript(idx, compact) {
+  const parts = (Array.isArray(idx) ? idx : String(idx).split(",").map(Number)).map((i) => i + 1);
+  const shown = compact && parts.length === 4 ? parts.slice(2) : parts;
+  return shown.every((v) => v < 10) && compact ? shown.join("") : shown.join(",");
+}
+
+// <name><sub>subscript</sub> as DOM nodes.
+export function symbol(name, idx, compact) {
+  const span = document.createElement("span");
+  span.className = "sym";
+  span.append(name);
+  const sub = document.createElement("sub");
+  sub.textContent = subscript(idx, compact);
+  span.append(sub);
+  return span;
+}

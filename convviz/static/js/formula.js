@@ -1,0 +1,151 @@
+// The formula panel: the current step as an equation in symbols (the tutorial's 1-based names:
+// a = out, Da = grad_out, Dx = grad_x, Dw = grad_w, Db = grad_b) and in numbers, the partial
+// sum of each channel (or sample), and for small problems every equation of the phase.
+
+import { fmt, fmtTerm, symbol } from "./format.js";
+
+const MAX_TERMS_SHOWN = 12;
+
+// Per phase: the result's name, the two operands of a term (name, index field, value field),
+// what a missing operand means, and the axis the partial sums group by.
+const SPEC = {
+  forward: { result: "a", ops: [["x", "x", "x_value"], ["w", "w", "w_value"]], zero: "padding zeros",
+             group: ["x_pad", 1, "input channel c"] },
+  im2col: { result: "a", ops: [["x", "x", "x_value"], ["w", "w", "w_value"]], zero: "padding zeros",
+            group: ["x_pad", 1, "input channel c"] },
+  grad_x: { result: "Dx", ops: [["Da", "grad_out", "grad_out_value"], ["w", "w", "w_value"]],
+            zero: "zeros inserted into grad_out_pad", group: ["grad_out_pad", 1, "kernel f"] },
+  grad_w: { result: "Dw", ops: [["Da", "grad_out", "grad_out_value"], ["x", "x", "x_value"]], zero: "padding zeros",
+            group: ["grad_out", 0, "sample n"] },
+  grad_b: { result: "Db", ops: [["Da", "grad_out", "grad_out_value"]], zero: "", group: ["grad_out", 0, "sample n"] },
+};
+
+function el(tag, className, ...children) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  e.append(...children);
+  return e;
+}
+
+// The real (non-zero-by-construction) terms of a step, and how many were left out.
+function realTerms(step, spec) {
+  const real = step.terms.filter((t) => spec.ops.every(([, field]) => t[field] !== null));
+  return { real, skipped: step.terms.length - real.length };
+}
+
+function product(t, spec, compact, numbers) {
+  const parts = [];
+  spec.ops.forEach(([name, field, valueField], k) => {
+    if (k) parts.push(numbers ? "\u00b7" : "\u00b7");
+    parts.push(numbers ? fmtTerm(t[valueField]) : symbol(name, t[field], compact));
+  });
+  return parts;
+}
+
+function sumLine(lead, items, tail) {
+  const line = el("div", "line", ...lead);
+  items.slice(0, MAX_TERMS_SHOWN).forEach((item, k) => {
+    if (k) line.append(" + ");
+    line.append(...item);
+  });
+  if (items.length > MAX_TERMS_SHOWN) line.append(el("span", "more", ` + \u2026 (${items.length - MAX_TERMS_SHOWN} more terms)`));
+  line.append(...tail);
+  return line;
+}
+
+// The equation of one step (phase forward, grad_x, grad_w, grad_b, im2col).
+export function equation(step, phase, compact, { numbers = true } = {}) {
+  const spec = SPEC[phase];
+  const { real, skipped } = realTerms(step, spec);
+  const f = step.at.length === 4 ? step.at[1] : step.at[0];
+  const bias = step.bias !== undefined && step.bias !== null;
+  const wrap = el("div", "eq");
+  const lhs = [symbol(spec.result, step.at, compact), " = "];
+  const symItems = real.map((t) => product(t, spec, compact, false));
+  const symTail = bias ? [" + ", symbol("b", [f], false)] : [];
+  if (!symItems.length) symItems.push(["0"]);
+  wrap.append(sumLine(lhs, symItems, symTail));
+  if (numbers) {
+    const numItems = real.map((t) => product(t, spec, compact, true));
+    if (!numItems.length) numItems.push(["0"]);
+    const numTail = [...(bias ? [" + ", fmtTerm(step.bias)] : []), " = ", el("strong", "value", fmt(step.value, 4))];
+    wrap.append(sumLine([el("span", "pad-lhs", "= ")], numItems, numTail));
+    if (skipped) wrap.append(el("div", "hint", `${skipped} more term${skipped > 1 ? "s" : ""} multiply ${spec.zero} and add 0.`));
+  }
+  return wrap;
+}
+
+// grad_x by the scatter route: one grad_out cell spread over its window with w (not rotated).
+function scatterEquation(step, compact) {
+  const wrap = el("div", "eq");
+  wrap.append(el("div", "line", symbol("Da", step.at, compact), ` = ${fmt(step.value, 4)} is spread over its window with w (not rotated):`));
+  const list = el("ul", "scatter-list");
+  for (const t of step.terms.slice(0, MAX_TERMS_SHOWN * 2)) {
+    const target = t.grad_x === null
+      ? el("span", "hint", "(padding: cropped)")
+      : symbol("Dx", t.grad_x, compact);
+    list.append(el("li", "", target, " += ", symbol("Da", t.grad_out, compact), "\u00b7", symbol("w", t.w, compact),
+      ` = ${fmtTerm(t.grad_out_value)}\u00b7${fmtTerm(t.w_value)} = ${fmt(t.product, 4)}`));
+  }
+  wrap.append(list);
+  return wrap;
+}
+
+function partials(step, phase, selected) {
+  const spec = SPEC[phase];
+  const [field, axis, label] = spec.group;
+  const sums = new Map();
+  for (const t of step.terms) {
+    const key = t[field][axis];
+    sums.set(key, (sums.get(key) || 0) + t.product);
+  }
+  if (sums.size < 2) return null;
+  const box = el("div", "partials-line", el("span", "hint", `One partial sum per ${label}: `));
+  [...sums].sort((a, b) => a[0] - b[0]).forEach(([key, sum], k) => {
+    if (k) box.append(" + ");
+    const chip = el("span", `chip${key === selected ? " selected" : ""}`, `${label.split(" ").pop()}${key + 1}: ${fmt(sum, 3)}`);
+    chip.title = `terms of ${label} ${key} (0-based) add up to ${sum}`;
+    box.append(chip);
+  });
+  if (step.bias !== undefined && step.bias !== null) box.append(" + ", el("span", "chip bias", `b: ${fmt(step.bias, 3)}`));
+  box.append(" = ", el("strong", "value", fmt(step.value, 4)));
+  return box;
+}
+
+export class FormulaPanel {
+  constructor({ equationEl, partialsEl, listBox, listEl, onJump }) {
+    Object.assign(this, { equationEl, partialsEl, listBox, listEl, onJump });
+    this.listKey = null;
+  }
+
+  show(step, { phase, scatter, compact, selected, note }) {
+    if (!step) {
+      this.equationEl.replaceChildren(el("p", "hint", note || "Loading this step\u2026"));
+      this.partialsEl.replaceChildren();
+      return;
+    }
+    this.equationEl.replaceChildren(scatter ? scatterEquation(step, compact) : equation(step, phase, compact));
+    const p = scatter ? null : partials(step, phase, selected);
+    this.partialsEl.replaceChildren(...(p ? [p] : []));
+  }
+
+  // Every equation of the phase (small problems), the current one marked.
+  showAll(steps, { phase, scatter, compact, current, key }) {
+    if (!steps || scatter) { this.listBox.hidden = true; this.listKey = null; return; }
+    this.listBox.hidden = false;
+    if (this.listKey !== key) {
+      this.listKey = key;
+      this.listEl.replaceChildren(...steps.map((s) => {
+        const li = el("li", "", equation(s, phase, compact, { numbers: false }));
+        li.append(el("span", "value-tail", ` = ${fmt(s.value, 4)}`));
+        li.dataset.step = String(s.index);
+        li.tabIndex = 0;
+        li.title = "show this step";
+        li.addEventListener("click", () => this.onJump(s.index));
+        li.addEventListener("keydown", (e) => { if (e.key === "Enter") this.onJump(s.index); });
+        return li;
+      }));
+    }
+    for (const li of this.listEl.children) li.classList.toggle("current", Number(li.dataset.step) === current);
+  }
+}

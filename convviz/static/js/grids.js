@@ -1,0 +1,161 @@
+// Draws one view (the server's grids for a phase and slice) into the stage: one element per
+// cell carrying data-tensor, data-idx (0-based, full rank) and data-id (the view's cell id).
+// Arrangement and operators per phase are presentation only; every index comes from the server.
+
+import { fmt } from "./format.js";
+
+// Between the grids: the operation that joins them. Strings are operators, names are grid titles,
+// arrays stack grids vertically.
+const LAYOUT = {
+  forward: ["x_pad", "\u22c6", "w", "+", "b", "=", "out"],
+  grad_x: ["grad_out", "\u2192", "grad_out_pad", "\u22c6", ["w", "\u21bb 180\u00b0", "w_rot"], "=", "grad_x"],
+  scatter: ["grad_out", "\u00d7", "w", "\u2192", "grad_x"],
+  grad_w: ["x_pad", "\u22c6", "grad_out", "=", "grad_w"],
+  grad_b: ["\u03a3", "grad_out", "=", "grad_b"],
+  im2col: ["x_pad", "\u2192", "cols", "\u00d7", "w_mat", "+", "b", "=", "out"],
+};
+
+const OPERATOR_TITLES = {
+  "\u22c6": "cross-correlation: slide the second over the first",
+  "\u2192": "becomes",
+  "\u21bb 180\u00b0": "rotate 180 degrees (and swap the f, c axes)",
+  "\u03a3": "sum over n, i, j",
+};
+
+function cellSize(rows, cols) {
+  const m = Math.max(rows, cols);
+  if (m <= 6) return "xl";
+  if (m <= 10) return "l";
+  if (m <= 16) return "m";
+  if (m <= 24) return "s";
+  if (m <= 40) return "xs";
+  return "xxs";
+}
+
+function drawGrid(grid, cells, byKey) {
+  const box = document.createElement("figure");
+  box.className = `tensor role-${grid.role}`;
+  box.dataset.title = grid.title;
+  const head = document.createElement("figcaption");
+  const name = document.createElement("strong");
+  name.textContent = grid.title;
+  const dims = document.createElement("span");
+  dims.className = "dims";
+  dims.textContent = ` ${grid.rows}\u00d7${grid.cols}`;
+  const cap = document.createElement("span");
+  cap.className = "caption";
+  cap.textContent = grid.caption;
+  head.append(name, dims, document.createElement("br"), cap);
+
+  const labelled = Boolean(grid.row_labels || grid.col_labels);
+  const el = document.createElement("div");
+  el.className = `grid size-${cellSize(grid.rows, grid.cols)}${labelled ? " labelled" : ""}`;
+  el.setAttribute("role", "group");
+  el.setAttribute("aria-label", `${grid.title}: ${grid.caption}`);
+  el.style.setProperty("--cols", String(grid.cols + (labelled ? 1 : 0)));
+  const fragment = document.createDocumentFragment();
+  if (labelled) {
+    fragment.append(labelCell(""));
+    for (let j = 0; j < grid.cols; j++) fragment.append(labelCell(grid.col_labels ? grid.col_labels[j] : ""));
+  }
+  for (let r = 0; r < grid.rows; r++) {
+    if (labelled) fragment.append(labelCell(grid.row_labels ? grid.row_labels[r] : ""));
+    for (let j = 0; j < grid.cols; j++) {
+      const k = r * grid.cols + j;
+      const id = grid.offset + k;
+      const cell = document.createElement("div");
+      cell.className = "cell";
+      cell.dataset.tensor = grid.tensor;
+      cell.dataset.idx = grid.idx[k];
+      cell.dataset.id = String(id);
+      cell.dataset.row = String(r);
+      cell.dataset.col = String(j);
+      cell.tabIndex = k === 0 ? 0 : -1;
+      const mark = grid.marks ? grid.marks[k] : "";
+      if (mark) cell.classList.add(`mark-${mark}`);
+      if (grid.twin) cell.dataset.twin = grid.twin[k] ?? "";
+      const v = grid.values[k];
+      cell.textContent = fmt(v);
+      cell.title = `${grid.tensor}[${grid.idx[k]}] = ${v}${mark ? ` (${markText(mark)})` : ""}`;
+      cell.setAttribute("aria-label", cell.title);
+      cells[id] = cell;
+      byKey.set(`${grid.tensor}|${grid.idx[k]}`, cell);
+      fragment.append(cell);
+    }
+  }
+  el.append(fragment);
+  box.append(head, el);
+  return box;
+}
+
+function labelCell(text) {
+  const d = document.createElement("div");
+  d.className = "label";
+  d.textContent = text;
+  d.setAttribute("aria-hidden", "true");
+  return d;
+}
+
+export function markText(mark) {
+  return {
+    pad: "padding zero, no cell of x",
+    unread: "never read by any window (stride remainder)",
+    margin: "zero padded around grad_out",
+    gap: "zero inserted between grad_out values (stride)",
+  }[mark] || mark;
+}
+
+function operator(text) {
+  const op = document.createElement("div");
+  op.className = "op";
+  op.textContent = text;
+  if (OPERATOR_TITLES[text]) op.title = OPERATOR_TITLES[text];
+  op.setAttribute("aria-hidden", "true");
+  return op;
+}
+
+// Draws `view` into `stage`; returns the cells by id and by "tensor|idx", and the result grid.
+export function drawView(stage, view) {
+  const cells = new Array(view.grids.reduce((s, g) => s + g.rows * g.cols, 0));
+  const byKey = new Map();
+  const byTitle = new Map(view.grids.map((g) => [g.title, g]));
+  const row = document.createElement("div");
+  row.className = "equation-row";
+  const layout = LAYOUT[view.scatter ? "scatter" : view.phase];
+  for (const item of layout) {
+    if (Array.isArray(item)) {
+      const stack = document.createElement("div");
+      stack.className = "stack";
+      for (const sub of item) {
+        stack.append(byTitle.has(sub) ? drawGrid(byTitle.get(sub), cells, byKey) : operator(sub));
+      }
+      row.append(stack);
+    } else if (byTitle.has(item)) {
+      row.append(drawGrid(byTitle.get(item), cells, byKey));
+    } else {
+      row.append(operator(item));
+    }
+  }
+  stage.replaceChildren(row);
+  const result = view.grids.find((g) => g.role === "result");
+  return { cells, byKey, result };
+}
+
+// Arrow keys move the focus between the cells of one grid (roving tabindex: one tab stop per grid).
+export function enableGridKeys(stage) {
+  const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  stage.addEventListener("keydown", (e) => {
+    const cell = e.target.closest(".cell");
+    if (!cell || !moves[e.key]) return;
+    const [dr, dc] = moves[e.key];
+    const grid = cell.parentElement;
+    const r = Number(cell.dataset.row) + dr;
+    const c = Number(cell.dataset.col) + dc;
+    const next = grid.querySelector(`.cell[data-row="${r}"][data-col="${c}"]`);
+    e.preventDefault();
+    if (!next) return;
+    cell.tabIndex = -1;
+    next.tabIndex = 0;
+    next.focus();
+  });
+}
