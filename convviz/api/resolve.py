@@ -17,12 +17,33 @@ def _invalid(message: str, field: str | None = None) -> ApiError:
     return ApiError(422, "invalid_problem", message, ["body", field] if field else ["body"])
 
 
+def _first_bad_entry(value, name: str, budget: int = 1_000_000) -> str:
+    """Where the first entry that is not a finite JSON number sits, e.g. `` (x[0][1] is None)``;
+    '' if none is found within ``budget`` entries. Only called on the error path."""
+    stack = [(value, name)]
+    while stack and budget > 0:
+        budget -= 1
+        item, where = stack.pop()
+        if isinstance(item, list):
+            stack.extend((sub, f"{where}[{k}]") for k, sub in reversed(list(enumerate(item))))
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            return f" ({where} is {item!r:.40})"
+        elif isinstance(item, int) and abs(item) >= 2**63:
+            return f" ({where} is the integer {item:.3g}, beyond 64-bit integers: send it as a float, e.g. {float(item):.3g})"
+        elif isinstance(item, float) and not np.isfinite(item):
+            return f" ({where} is {item!r})"
+    return ""
+
+
 def _as_4d(value, name: str) -> np.ndarray:
     """Nested lists -> float64 array (4-D); a 2-D matrix is one sample / kernel of one channel."""
     try:
         arr = as_float_array(value, name, (4, 2))
     except ValueError as exc:
-        raise _invalid(str(exc), name) from None
+        message = str(exc)
+        if "real numbers" in message or "finite" in message:
+            message += _first_bad_entry(value, name)
+        raise _invalid(message, name) from None
     if arr.ndim == 2:
         arr = arr[None, None]
     return arr
