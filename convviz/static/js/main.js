@@ -68,7 +68,8 @@ function clampSel() {
   state.sel.c = Math.min(state.sel.c, p.C - 1);
 }
 
-async function load() {
+// toSlice: the user chose another slice, so the step moves to the slice's first result cell.
+async function load({ toSlice = false } = {}) {
   const mine = ++generation;
   clampSel();
   try {
@@ -95,8 +96,7 @@ async function load() {
       });
     }
     const steps = drawn.result.step;
-    if (steps && !steps.includes(state.step) && !source.get(state.step)) state.step = steps[0];
-    else if (source.get(state.step) && !sameSlice(source.get(state.step))) state.step = steps ? steps[0] : 0;
+    if (toSlice && steps && !steps.includes(state.step)) state.step = steps[0];
     player.setTotal(view.total, state.step);
     state.step = player.step;
     describe();
@@ -250,7 +250,7 @@ for (const btn of document.querySelectorAll("[data-phase]")) {
 }
 $("scatter").addEventListener("change", () => { state.scatter = $("scatter").checked; state.step = 0; load(); });
 for (const [id, axis] of [["sel-n", "n"], ["sel-f", "f"], ["sel-c", "c"]]) {
-  $(id).addEventListener("change", () => { state.sel[axis] = Number($(id).value); player.pause(); load(); });
+  $(id).addEventListener("change", () => { state.sel[axis] = Number($(id).value); player.pause(); load({ toSlice: true }); });
 }
 
 async function start() {
