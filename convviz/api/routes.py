@@ -23,6 +23,7 @@ from .resolve import check_page, resolve
 router = APIRouter(prefix="/api/v1", tags=["convolution"])
 
 ERRORS = {
+    400: {"model": ErrorOut, "description": "Request body that cannot be read as JSON (not UTF-8, nested too deeply)."},
     413: {"model": ErrorOut, "description": "Request body larger than max_body_bytes."},
     422: {"model": ErrorOut, "description": "Invalid problem or query, or over a limit; the message says what was received."},
 }
