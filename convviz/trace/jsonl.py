@@ -11,30 +11,35 @@ numbers. Values are finite (``Convolution`` refuses overflow), so no ``NaN`` rea
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from .steps import TERM_SOURCES, Block, Trace
 
 
 class Fragments:
-    """The JSON fragment of every cell of one source tensor, rendered on first use."""
+    """The JSON fragment of every cell of one source tensor, rendered on first use.
 
-    def __init__(self, trace: Trace, source: str):
+    A term's text is ``fragment(a) + fragment(b) + repr(product) + "}"``, so the fragment of the
+    term's first source starts with ``{`` and that of its last ends with ``"product":``.
+    """
+
+    def __init__(self, trace: Trace, source: str, *, first: bool, last: bool):
         self.conv, self.source = trace.conv, source
+        self.prefix, self.suffix = ("{" if first else ""), ('"product":' if last else "")
         self.shape = getattr(trace.conv.geo, source + "_shape")
-        self.cache = np.full(int(np.prod(self.shape)), None, dtype=object)
+        size = int(np.prod(self.shape))
+        self.cache = np.full(size, None, dtype=object)
+        self.rendered = np.zeros(size, dtype=bool)
 
-    def take(self, flat: np.ndarray) -> np.ndarray:
-        """Fragments (object array of ``flat``'s shape) for the cells ``flat``."""
-        got = self.cache[flat]
-        missing = np.equal(got, None)
+    def take(self, flat: np.ndarray) -> list[str]:
+        """Fragments for the cells ``flat`` (any shape), in ``flat.ravel()`` order."""
+        flat = flat.ravel()
+        missing = ~self.rendered[flat]
         if missing.any():
             cells = np.unique(flat[missing])
-            self.cache[cells] = self._render(cells)
-            got = self.cache[flat]
-        return got
+            self.cache[cells] = [self.prefix + text + self.suffix for text in self._render(cells)]
+            self.rendered[cells] = True
+        return self.cache[flat].tolist()
 
     def _render(self, cells: np.ndarray) -> list[str]:
         cv, g = self.conv, self.conv.geo
@@ -76,18 +81,25 @@ def _index_texts(valid: np.ndarray, *axes: np.ndarray) -> list[str]:
     ]
 
 
-@lru_cache(maxsize=64)
-def _terms_template(T: int, two_sources: bool) -> str:
-    one = '{%s%s"product":%s}' if two_sources else '{%s"product":%s}'
-    return ",".join([one] * T)
+def _float_texts(values: np.ndarray) -> list[str]:
+    """``repr`` of every float, in ``values.ravel()`` order.
+
+    ``repr`` (about 1 us a float) is most of a trace's cost. Integer-valued problems repeat a
+    handful of products millions of times, so when a sample of the block repeats itself each
+    distinct value is written once; otherwise every value is written directly. Distinct means
+    distinct bit patterns: comparing floats would merge ``-0.0`` with ``0.0``.
+    """
+    flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    bits = flat.view(np.int64)
+    sample = bits[:_SAMPLE]
+    if len(flat) > _SAMPLE and len(np.unique(sample)) > _SAMPLE // 4:
+        return list(map(repr, flat.tolist()))
+    uniq, inverse = np.unique(bits, return_inverse=True)
+    texts = np.array(list(map(repr, uniq.view(np.float64).tolist())), dtype=object)
+    return texts[inverse].tolist()
 
 
-def _float_texts(values: np.ndarray) -> np.ndarray:
-    """``repr`` of every float, each distinct value written once (integer-valued problems
-    repeat a handful of products millions of times). Distinct by bit pattern: ``np.unique`` on
-    the floats would merge ``-0.0`` with ``0.0`` and write one for the other."""
-    uniq, inverse = np.unique(np.ascontiguousarray(values, dtype=np.float64).view(np.int64), return_inverse=True)
-    return np.array([repr(v) for v in uniq.view(np.float64).tolist()], dtype=object)[inverse.reshape(values.shape)]
+_SAMPLE = 2048
 
 
 class StepWriter:
@@ -95,23 +107,36 @@ class StepWriter:
 
     def __init__(self, trace: Trace):
         a, b = TERM_SOURCES[trace.phase]
-        self.a = Fragments(trace, a)
-        self.b = Fragments(trace, b) if b else None
+        self.a = Fragments(trace, a, first=True, last=b is None)
+        self.b = Fragments(trace, b, first=False, last=True) if b else None
 
     def lines(self, blk: Block, event: str | None = None) -> list[str]:
         K, T = blk.a.shape
-        parts = [self.a.take(blk.a)] + ([self.b.take(blk.b)] if self.b else []) + [_float_texts(blk.product)]
-        slots = np.stack(parts, axis=2)  # (K, T, 2 or 3) strings
-        template = _terms_template(T, self.b is not None)
+        if K == 0:
+            return []
+        # One list of strings for the whole block, joined once: per term the fragment of a, of
+        # b, the product and a separator; the separator after a step's last term closes the
+        # step and opens the next one.
+        cols = [self.a.take(blk.a)] + ([self.b.take(blk.b)] if self.b else []) + [_float_texts(blk.product)]
+        width = len(cols) + 1
+        parts = [","] * (K * T * width)
+        for i, col in enumerate(cols):
+            parts[i::width] = col
+        parts[width - 1::width] = ["},"] * (K * T)
+        heads = self._heads(blk, event)
+        parts[T * width - 1::T * width] = ["}]}\n" + h for h in heads[1:]] + ["}]}"]
+        return (heads[0] + "".join(parts)).split("\n")
 
+    @staticmethod
+    def _heads(blk: Block, event: str | None) -> list[str]:
+        """``{"event":..,"index":..,"at":[..],"value":..,["bias":..,]"terms":[`` of each step."""
         head = '{"event":"%s",' % event if event else "{"
-        at_fmt = ",".join(["%d"] * blk.at.shape[1])
-        head += '"index":%d,"at":[' + at_fmt + '],"value":%r,' + ('"bias":%r,' if blk.bias is not None else "")
+        head += '"index":%d,"at":[' + ",".join(["%d"] * blk.at.shape[1]) + '],"value":%r,'
+        if blk.bias is None:
+            rows = [(k, *at, v) for k, at, v in zip(blk.index.tolist(), blk.at.tolist(), blk.value.tolist())]
+        else:
+            head += '"bias":%r,'
+            rows = [(k, *at, v, b) for k, at, v, b in
+                    zip(blk.index.tolist(), blk.at.tolist(), blk.value.tolist(), blk.bias.tolist())]
         head += '"terms":['
-        heads = zip(blk.index.tolist(), blk.at.tolist(), blk.value.tolist(),
-                    blk.bias.tolist() if blk.bias is not None else [None] * K)
-        return [
-            head % ((k, *at, value) if bias is None else (k, *at, value, bias))
-            + template % tuple(slots[r].ravel().tolist()) + "]}"
-            for r, (k, at, value, bias) in enumerate(heads)
-        ]
+        return [head % row for row in rows]

@@ -1,0 +1,234 @@
+"""Stream the tutorial layer's whole forward trace from a real ``convviz serve`` over loopback.
+
+Run as ``python benchmarks/bench_stream.py``. The tutorial's layer (preset ``tutorial_layer``:
+x 10x32x14x14, w 16x32x3x3, pad 1) has 31,360 forward steps of 288 terms. For normal and for
+integer values it measures: time to the first step, time to the end event, the server's memory
+growth (VmRSS before, VmHWM after, from /proc), and the cost of a 100-step page at the end of the
+trace against one at the start. Targets (issue 2, section 6): first step < 1 s, whole trace
+< 20 s, memory growth < 300 MB, end page <= start page.
+
+The client reads raw bytes and only counts newlines; it parses the first two lines (meta and
+the first step) and the last two (last step and end) to check the stream is what it claims.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from convviz.presets import PRESETS  # noqa: E402
+
+STEPS, TERMS = 31_360, 288
+TARGET_FIRST_S, TARGET_ALL_S, TARGET_RSS_MB = 1.0, 20.0, 300.0
+PAGE_NOISE = 1.10  # page timings jitter by a few percent; "end <= start" is judged with this slack
+PAGE_REPEATS = 7
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(rest.split()[0])
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "convviz", "serve", "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/api/v1/limits")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit("convviz serve did not answer within 30 s")
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            conn.request(method, path, body=None if body is None else json.dumps(body),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class PeakRss(threading.Thread):
+    """Samples the server's VmRSS every 20 ms (VmHWM, the kernel's own peak, is read too)."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, memory_kib(self.pid)["VmRSS"])
+            time.sleep(0.02)
+
+
+def stream_whole_trace(server: Server, problem: dict) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    t0 = time.perf_counter()
+    conn.request("POST", "/api/v1/trace/forward/stream", body=json.dumps(problem),
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()[:500]
+    head, tail = b"", b""
+    newlines, nbytes, t_first = 0, 0, None
+    while True:
+        chunk = resp.read1(1 << 20)
+        if not chunk:
+            break
+        nbytes += len(chunk)
+        newlines += chunk.count(b"\n")
+        if t_first is None:
+            head += chunk
+            if head.count(b"\n") >= 2:  # meta and the first step are complete
+                t_first = time.perf_counter() - t0
+        tail = (tail + chunk)[-(1 << 20):]
+    total = time.perf_counter() - t0
+    conn.close()
+
+    meta, first = (json.loads(line) for line in head.split(b"\n")[:2])
+    last, end = (json.loads(line) for line in tail.rstrip(b"\n").rsplit(b"\n", 2)[-2:])
+    assert meta["event"] == "meta" and meta["total"] == STEPS and meta["terms_per_step"] == TERMS, meta.get("total")
+    assert first["event"] == "step" and first["index"] == 0 and len(first["terms"]) == TERMS
+    assert last["event"] == "step" and last["index"] == STEPS - 1 and len(last["terms"]) == TERMS
+    assert end == {"event": "end", "count": STEPS} and newlines == STEPS + 2
+    return {"first_s": t_first, "total_s": total, "bytes": nbytes}
+
+
+def page_seconds(server: Server, problem: dict, start: int) -> float:
+    t0 = time.perf_counter()
+    status, body = server.request("POST", f"/api/v1/trace/forward?start={start}&limit=100", problem)
+    elapsed = time.perf_counter() - t0
+    assert status == 200, body[:300]
+    page = json.loads(body)
+    assert page["start"] == start and len(page["steps"]) == 100 and page["steps"][0]["index"] == start
+    return elapsed
+
+
+def page_costs(server: Server, problem: dict) -> tuple[float, float]:
+    """Median of interleaved start / end pages (interleaving spreads any drift over both)."""
+    starts, ends = [], []
+    page_seconds(server, problem, 0)  # warm-up
+    for _ in range(PAGE_REPEATS):
+        starts.append(page_seconds(server, problem, 0))
+        ends.append(page_seconds(server, problem, STEPS - 100))
+    return statistics.median(starts), statistics.median(ends)
+
+
+def in_process_page_costs(problem: dict) -> tuple[float, float]:
+    """The trace's own share of a page (no HTTP, no solving): 100 steps as JSON text."""
+    from convviz.api.limits import Limits
+    from convviz.api.models import ProblemIn
+    from convviz.api.resolve import resolve
+    from convviz.trace import Trace
+
+    cv = resolve(ProblemIn.model_validate(problem), Limits())
+    cost = {0: [], STEPS - 100: []}
+    for _ in range(PAGE_REPEATS):
+        for start in cost:
+            tr = Trace(cv, "forward")  # a fresh trace: cold fragment caches, as for a request
+            t0 = time.perf_counter()
+            for _lines in tr.json_lines(start, start + 100):
+                pass
+            cost[start].append(time.perf_counter() - t0)
+    return statistics.median(cost[0]), statistics.median(cost[STEPS - 100])
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> int:
+    base = PRESETS["tutorial_layer"]["problem"]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; server: python -m convviz serve on loopback")
+    print(f"problem: preset tutorial_layer {base['x_shape']} * {base['w_shape']}, pad {base['padding']}: "
+          f"{STEPS:,} forward steps of {TERMS} terms\n")
+    rows, misses = [], 0
+    for values in ("normal", "integers"):
+        problem = {**base, "values": values}
+        server = Server()
+        try:
+            # warm the server (imports, first solve) before the memory baseline
+            server.request("POST", "/api/v1/trace/forward?start=0&limit=1", problem)
+            before = memory_kib(server.proc.pid)["VmRSS"]
+            cpu0 = cpu_seconds(server.proc.pid)
+            sampler = PeakRss(server.proc.pid)
+            sampler.start()
+            s = stream_whole_trace(server, problem)
+            sampler.running = False
+            sampler.join()
+            cpu = cpu_seconds(server.proc.pid) - cpu0
+            mem = memory_kib(server.proc.pid)
+            growth_mb = (max(mem["VmHWM"], sampler.peak) - before) / 1024
+            p_start, p_end = page_costs(server, problem)
+        finally:
+            server.stop()
+        t_start, t_end = in_process_page_costs(problem)
+        ratio = p_end / p_start
+        checks = [
+            ("first step", f"{s['first_s']:.3f} s", f"< {TARGET_FIRST_S:g} s", s["first_s"] < TARGET_FIRST_S),
+            ("whole trace", f"{s['total_s']:.2f} s ({s['bytes'] / 1e6:,.0f} MB, {s['bytes'] / 1e6 / s['total_s']:.0f} MB/s; "
+             f"server CPU {cpu:.1f} s)", f"< {TARGET_ALL_S:g} s", s["total_s"] < TARGET_ALL_S),
+            ("server memory growth", f"{growth_mb:.0f} MB (VmRSS {before / 1024:.0f} MB -> peak "
+             f"{max(mem['VmHWM'], sampler.peak) / 1024:.0f} MB)", f"< {TARGET_RSS_MB:g} MB", growth_mb < TARGET_RSS_MB),
+            ("100-step page end/start", f"{ratio:.2f}x ({p_end * 1e3:.0f} ms / {p_start * 1e3:.0f} ms over HTTP; "
+             f"trace only {t_end * 1e3:.0f} / {t_start * 1e3:.0f} ms)", f"<= 1 (+{PAGE_NOISE - 1:.0%} noise)",
+             ratio <= PAGE_NOISE),
+        ]
+        for name, got, target, ok in checks:
+            rows.append((values, name, got, target, verdict(ok)))
+            misses += not ok
+
+    widths = [max(len(str(r[i])) for r in rows + [("values", "measure", "measured", "target", "")]) for i in range(5)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format("values", "measure", "measured", "target", ""))
+    print(line.format(*("-" * w for w in widths)))
+    for r in rows:
+        print(line.format(*r))
+    return 1 if misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
