@@ -136,6 +136,7 @@ def test_forward_values_and_steps(client):
         assert out["step"][k] == ((n * g.F + f) * g.Ho + i) * g.Wo + j  # row-major step order
     assert view["total"] == g.N * g.F * g.Ho * g.Wo
     assert view["terms_per_step"] == g.C * g.KH * g.KW
+    assert view["first_step"] == ((1 * g.F + 2) * g.Ho + 0) * g.Wo + 0  # out[1, 2, 0, 0]
 
 
 @pytest.mark.parametrize("case", ["worked", "strided_padded", "channels"])

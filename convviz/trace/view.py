@@ -304,6 +304,14 @@ class View:
         return len(Trace(self.conv, "forward" if self.phase == "im2col" else self.phase))
 
     @property
+    def first_step(self) -> int:
+        """The first step whose result cell lies in the drawn slice (where the player starts)."""
+        if self.phase == "grad_b":
+            return self.f
+        result = next(gr for gr in self.grids if gr.role == "result")
+        return int(result.flat.min()) if self.phase == "im2col" else int(result.flat[0])
+
+    @property
     def terms_per_step(self) -> int:
         """Terms in each step the player shows (the scatter route: one per w cell of channel c)."""
         g = self.conv.geo
@@ -318,7 +326,7 @@ class View:
         return {
             "phase": self.phase, "scatter": self.scatter, "select": {"n": self.n, "f": self.f, "c": self.c},
             "geometry": self.conv.geo.as_dict(), "total": self.total, "notes": self.notes,
-            "terms_per_step": self.terms_per_step,
+            "terms_per_step": self.terms_per_step, "first_step": self.first_step,
             "grids": [gr.as_dict() for gr in self.grids], "terms": self.terms,
         }
 

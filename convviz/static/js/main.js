@@ -95,8 +95,7 @@ async function load({ toSlice = false } = {}) {
         onProgress: progress, onError: failed,
       });
     }
-    const steps = drawn.result.step;
-    if (toSlice && steps && !steps.includes(state.step)) state.step = steps[0];
+    if (toSlice) state.step = view.first_step;
     player.setTotal(view.total, state.step);
     state.step = player.step;
     describe();
@@ -243,12 +242,11 @@ for (const btn of document.querySelectorAll("[data-phase]")) {
   btn.addEventListener("click", () => {
     if (state.phase === btn.dataset.phase) return;
     state.phase = btn.dataset.phase;
-    state.step = 0;
     player.pause();
-    load();
+    load({ toSlice: true });
   });
 }
-$("scatter").addEventListener("change", () => { state.scatter = $("scatter").checked; state.step = 0; load(); });
+$("scatter").addEventListener("change", () => { state.scatter = $("scatter").checked; load({ toSlice: true }); });
 for (const [id, axis] of [["sel-n", "n"], ["sel-f", "f"], ["sel-c", "c"]]) {
   $(id).addEventListener("change", () => { state.sel[axis] = Number($(id).value); player.pause(); load({ toSlice: true }); });
 }
@@ -261,7 +259,8 @@ async function start() {
     Object.assign(state, { problem: url.problem, phase: url.phase, step: url.step, sel: url.sel, scatter: url.scatter, edits: url.edits });
     panel.fill(state.problem);
     if (state.edits.size) panel.markPreset(null);
-    await load();
+    // a URL with a step shows that step (the slice follows it); with only a slice, its first step
+    await load({ toSlice: !url.stepGiven });
   } catch (err) {
     failed(err);
   }

@@ -74,6 +74,7 @@ export function readUrl(search, defaults) {
     given, problem,
     phase: PHASES.includes(q.get("phase")) ? q.get("phase") : "forward",
     step: Number.isInteger(step) && step >= 0 ? step : 0,
+    stepGiven: q.has("step"),
     sel: { n, f, c },
     scatter: q.get("scatter") === "1",
     edits: parseEdits(q.get("edit")),
