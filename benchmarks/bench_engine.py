@@ -33,8 +33,8 @@ LAYERS = [
     ("tutorial layer", (10, 32, 14, 14), (16, 32, 3, 3), 1, 1.5, 3),
     ("larger layer", (8, 64, 32, 32), (64, 64, 3, 3), 1, 1.1, 0),
 ]
-WARMUP = 3
-REPEATS = 10
+WARMUP = 2
+REPEATS = 6
 
 
 def run_engine(engine, x, w, b, grad_out, padding):
@@ -53,13 +53,13 @@ def run_torch(x, w, b, grad_out, padding):
     return out.detach().numpy(), grad_x.numpy(), grad_w.numpy(), grad_b.numpy()
 
 
-def time_blocks(fns: dict, warmup: int, repeats: int, rounds: int = 2) -> dict:
+def time_blocks(fns: dict, warmup: int, repeats: int, rounds: int = 4) -> dict:
     """Seconds per call for each function.
 
     Each function runs in a block (warm-up, then ``repeats`` timed calls) so that its thread
     pool is the only one awake: alternating call by call lets OpenBLAS's and PyTorch's idle
     threads spin against each other on a small machine. The blocks are taken ``rounds`` times
-    (A B A B) so that slow drift on a shared machine falls on every function alike.
+    (A B A B ...) so that drift and bursts of load on a shared machine falls on every function alike.
     """
     times = {name: [] for name in fns}
     for _ in range(rounds):
@@ -81,7 +81,8 @@ def show(name: str, ts: list[float]) -> str:
 def blas_summary() -> str:
     try:
         info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{info.get('name')} {info.get('version')} ({info.get('openblas configuration', '').split()[-1:]})"
+        config = info.get("openblas configuration", "")
+        return f"{info.get('name')} {info.get('version')}" + (f" ({config})" if config else "")
     except Exception:  # older numpy: no dict mode
         return "see numpy.show_config()"
 
