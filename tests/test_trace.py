@@ -191,6 +191,14 @@ def check_phase(cv: Convolution, ref: Reference, phase: str) -> list[dict]:
     d = ref.dims
     x, w, b, grad_out = ref.x, ref.w, ref.b, ref.grad_out
     KH, KW = d["KH"], d["KW"]
+    # the artifacts the stream's meta event sends, cell for cell
+    assert np.array_equal(cv.x_pad, ref.x_pad)
+    assert np.array_equal(cv.grad_out_pad, ref.grad_out_pad)
+    assert np.array_equal(np.asarray(cv.grad_out_pad_mask), ref.real)
+    assert cv.w_rot.shape == (d["C"], d["F"], KH, KW)
+    for c, f, p, q in np.ndindex(cv.w_rot.shape):
+        assert cv.w_rot[c, f, p, q] == w[f, c, KH - 1 - p, KW - 1 - q]
+
     trace = Trace(cv, phase)
     result = ref.result(phase)
     assert len(trace) == result.size
@@ -224,6 +232,7 @@ def check_phase(cv: Convolution, ref: Reference, phase: str) -> list[dict]:
             if "w_rot" in term:
                 c, f, p, q = term["w_rot"]
                 assert term["w"] == [f, c, KH - 1 - p, KW - 1 - q]
+                assert cv.w_rot[c, f, p, q] == term["w_value"]
             if "grad_out_pad" in term:
                 u, tt = term["grad_out_pad"][2:]
                 assert ref.grad_out_pad[t(term["grad_out_pad"])] == term["grad_out_value"]
