@@ -48,8 +48,10 @@ function drawGrid(grid, cells, byKey) {
   head.append(name, dims, document.createElement("br"), cap);
 
   const labelled = Boolean(grid.row_labels || grid.col_labels);
+  const size = cellSize(grid.rows, grid.cols);
+  const digits = size === "xl" ? 2 : 1; // what fits in a cell; the exact value is in its title
   const el = document.createElement("div");
-  el.className = `grid size-${cellSize(grid.rows, grid.cols)}${labelled ? " labelled" : ""}`;
+  el.className = `grid size-${size}${labelled ? " labelled" : ""}`;
   el.setAttribute("role", "group");
   el.setAttribute("aria-label", `${grid.title}: ${grid.caption}`);
   el.style.setProperty("--cols", String(grid.cols + (labelled ? 1 : 0)));
@@ -75,7 +77,7 @@ function drawGrid(grid, cells, byKey) {
       if (mark) cell.classList.add(`mark-${mark}`);
       if (grid.twin) cell.dataset.twin = grid.twin[k] ?? "";
       const v = grid.values[k];
-      cell.textContent = fmt(v);
+      cell.textContent = fmt(v, digits);
       cell.title = `${grid.tensor}[${grid.idx[k]}] = ${v}${mark ? ` (${markText(mark)})` : ""}`;
       cell.setAttribute("aria-label", cell.title);
       cells[id] = cell;
@@ -122,19 +124,26 @@ export function drawView(stage, view) {
   const row = document.createElement("div");
   row.className = "equation-row";
   const layout = LAYOUT[view.scatter ? "scatter" : view.phase];
+  let pendingOps = [];
   for (const item of layout) {
+    let drawnItem;
     if (Array.isArray(item)) {
-      const stack = document.createElement("div");
-      stack.className = "stack";
+      drawnItem = document.createElement("div");
+      drawnItem.className = "stack";
       for (const sub of item) {
-        stack.append(byTitle.has(sub) ? drawGrid(byTitle.get(sub), cells, byKey) : operator(sub));
+        drawnItem.append(byTitle.has(sub) ? drawGrid(byTitle.get(sub), cells, byKey) : operator(sub));
       }
-      row.append(stack);
     } else if (byTitle.has(item)) {
-      row.append(drawGrid(byTitle.get(item), cells, byKey));
+      drawnItem = drawGrid(byTitle.get(item), cells, byKey);
     } else {
-      row.append(operator(item));
+      pendingOps.push(operator(item));
+      continue;
     }
+    const unit = document.createElement("div");
+    unit.className = "unit";
+    unit.append(...pendingOps, drawnItem);
+    pendingOps = [];
+    row.append(unit);
   }
   stage.replaceChildren(row);
   const result = view.grids.find((g) => g.role === "result");

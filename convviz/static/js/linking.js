@@ -74,9 +74,6 @@ export class Linker {
         el.setAttribute("data-feeds", "");
         this.marked.push(el);
       }
-      this.stage.classList.add("linking");
-    } else {
-      this.stage.classList.remove("linking");
     }
     this.onActive(next);
   }

@@ -4,6 +4,7 @@
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { CellEditor } from "./editor.js";
 import { FormulaPanel } from "./formula.js";
+import { fmt } from "./format.js";
 import { drawView, enableGridKeys } from "./grids.js";
 import { Linker } from "./linking.js";
 import { Player } from "./player.js";
@@ -143,10 +144,20 @@ function renderStep() {
   const compact = state.problem.N === 1 && state.problem.C === 1 && state.problem.F === 1;
   const selected = state.phase === "grad_x" ? state.sel.f : state.phase === "grad_w" || state.phase === "grad_b" ? state.sel.n : state.sel.c;
   formula.show(step, { phase: state.phase, scatter, compact, selected });
+  markOnce("convviz:first-view");
+  if (step) markOnce("convviz:first-step");
   const all = source.all();
   const small = all && all.length <= 64 && view.terms_per_step <= 16;
   formula.showAll(small ? all : null, { phase: state.phase, scatter, compact, current: k, key: sourceKey });
   writeUrl(state);
+}
+
+// Performance marks for benchmarks/bench_page.py, set after the frame that shows them is painted.
+const marksDone = new Set();
+function markOnce(name) {
+  if (marksDone.has(name)) return;
+  marksDone.add(name);
+  requestAnimationFrame(() => setTimeout(() => performance.mark(name), 0));
 }
 
 function highlightStep(current, k) {
@@ -180,7 +191,7 @@ function showPartial(partial) {
   });
 }
 
-const fmtCell = (v) => (Number.isInteger(v) ? String(v).replace("-", "\u2212") : v.toFixed(2).replace("-", "\u2212"));
+const fmtCell = (v) => fmt(v, 1);
 
 // ---- descriptions and selectors -----------------------------------------------------------
 function describe() {
