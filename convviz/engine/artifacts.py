@@ -26,9 +26,14 @@ def rotate_kernel(w: np.ndarray) -> np.ndarray:
 
 
 def _place(size_dilated: int, before: int, after: int) -> tuple[slice, slice]:
-    """Where the dilated map lands in the padded one; a negative margin crops instead."""
-    src = slice(max(0, -before), size_dilated - max(0, -after))
-    dst = slice(max(0, before), max(0, before) + (src.stop - src.start))
+    """Where the dilated map lands in the padded one; a negative margin crops instead.
+
+    A crop can remove every row of the dilated map (tiny input, large stride and padding): the
+    length is then 0 and grad_out_pad is all zeros.
+    """
+    length = max(0, size_dilated - max(0, -before) - max(0, -after))
+    src = slice(max(0, -before), max(0, -before) + length)
+    dst = slice(max(0, before), max(0, before) + length)
     return src, dst
 
 
