@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import errors
+from .api.cache import SolvedCache
 from .api.limits import Limits
 from .api.page_routes import router as page_router
 from .api.routes import router
@@ -115,6 +116,7 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
         ),
     )
     app.state.limits = limits
+    app.state.solved = SolvedCache(limits.cache_bytes) if limits.cache_bytes else None
     errors.install(app)
     app.include_router(router)
     app.include_router(page_router)

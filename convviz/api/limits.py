@@ -21,6 +21,8 @@ class Limits:
     max_page_terms: int = 500_000
     #: largest request body, in bytes
     max_body_bytes: int = 16 * 1024 * 1024
+    #: bytes of solved problems kept for later requests (an estimate; 0 keeps none)
+    cache_bytes: int = 256 * 1024 * 1024
 
     ENV_PREFIX = "CONVVIZ_"
 
@@ -38,8 +40,8 @@ class Limits:
                     raise ValueError(f"{cls.ENV_PREFIX + f.name.upper()} must be a whole number, got {raw!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name, value in values.items():
-            if value < 1:
-                raise ValueError(f"limit {name} must be >= 1, got {value}")
+            if value < (0 if name == "cache_bytes" else 1):
+                raise ValueError(f"limit {name} must be >= {0 if name == 'cache_bytes' else 1}, got {value}")
         return cls(**values)
 
     def as_dict(self) -> dict:

@@ -13,8 +13,7 @@ from fastapi.responses import Response
 from ..trace.view import MAX_COLS_COLUMNS, VIEW_PHASES, View, scatter_steps
 from .errors import ApiError
 from .models import ProblemIn
-from .resolve import resolve
-from .routes import ERRORS, ProblemBody, limits_of
+from .routes import ERRORS, ProblemBody, limits_of, solved
 
 router = APIRouter(prefix="/api/v1/page", tags=["page"])
 
@@ -68,7 +67,7 @@ def view(
     """The grids of one phase for sample ``n``, kernel ``f`` and input channel ``c`` (each cell's
     0-based index, value and marks), and ``terms``: lists of drawn-cell ids (result first) that
     share one term of MATH.md's sums. Refused when it would draw more than 60,000 cells."""
-    cv = resolve(problem, limits_of(request))
+    cv = solved(problem, request).conv
     _check_select(cv.geo, n, f, c)
     cells = _drawn_cells(cv.geo, phase, scatter)
     if cells > MAX_VIEW_CELLS:
@@ -88,7 +87,7 @@ def scatter(
 ) -> Response:
     """One step per grad_out cell (row-major): its value spread over its window with the
     unrotated w. ``partial`` is grad_x[n, c] (row-major) after that step."""
-    cv = resolve(problem, limits_of(request))
+    cv = solved(problem, request).conv
     g = cv.geo
     _check_select(g, n, 0, c)
     total = g.N * g.F * g.Ho * g.Wo

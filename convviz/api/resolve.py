@@ -8,6 +8,7 @@ import numpy as np
 from ..engine import Geometry
 from ..engine.checks import as_float_array
 from ..trace import Convolution, OverflowInProblem, Trace, generate_arrays
+from .cache import Solved, SolvedCache
 from .errors import ApiError
 from .limits import Limits
 from .models import ProblemIn
@@ -124,16 +125,40 @@ def resolve(problem: ProblemIn, limits: Limits, *, im2col: bool = False) -> Conv
         arrays = explicit  # b -> zeros, grad_out -> ones (Convolution's defaults)
     else:
         arrays = {**generate_arrays(geo, problem.values, problem.seed), **explicit}
-    try:
+    try:  # validation only: a ValueError here is about the request
         conv = Convolution.from_arrays(
             arrays["x"], arrays["w"], arrays.get("b"), arrays.get("grad_out"), **hyper
         )
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    try:  # computing: anything but overflow would be a bug of ours, and must not pass as a 4xx
         conv.check_finite()
     except OverflowInProblem as exc:
         raise ApiError(422, "overflow", str(exc), ["body"]) from None
-    except ValueError as exc:
-        raise _invalid(str(exc)) from None
     return conv
+
+
+def solve(problem: ProblemIn, limits: Limits, cache: SolvedCache | None = None, *, im2col: bool = False) -> Solved:
+    """``resolve`` through ``cache``: a problem asked for before is not solved again.
+
+    A generated problem is known by its few fields before anything is built; one with explicit
+    arrays only once they are validated (then its JSON texts and traces are still reused).
+    """
+    if cache is None:
+        return Solved(resolve(problem, limits, im2col=im2col))
+    conv = None
+    if all(getattr(problem, name) is None for name in ("x", "w", "b", "grad_out")):
+        key = cache.key_of_fields(problem.model_dump_json())
+    else:
+        conv = resolve(problem, limits, im2col=im2col)
+        key = cache.key_of_arrays(conv)
+    entry = cache.get(key)
+    if entry is not None:
+        check_geometry(entry.conv.geo, limits, im2col=im2col)  # limits depend on the request (im2col)
+        return entry
+    entry = Solved(conv if conv is not None else resolve(problem, limits, im2col=im2col))
+    cache.put(key, entry)
+    return entry
 
 
 def check_page(trace: Trace, start: int, limit: int | None, limits: Limits, *, paged: bool) -> int:

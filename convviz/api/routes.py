@@ -6,7 +6,6 @@ text) rather than validated through the response models, which only document the
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated, Optional
 
@@ -15,10 +14,11 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..presets import PRESETS
-from ..trace import PHASE_TENSORS, Convolution, Trace
+from ..trace import PHASE_TENSORS, Convolution
 from .limits import Limits
 from .models import ConvResult, ErrorOut, Phase, PresetOut, ProblemIn, TracePage
-from .resolve import check_page, resolve
+from .cache import Solved, dumps
+from .resolve import check_page, solve
 
 router = APIRouter(prefix="/api/v1", tags=["convolution"])
 
@@ -44,8 +44,15 @@ def tensor(conv: Convolution, name: str):
     return getattr(conv, name).tolist()
 
 
-def dumps(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+def solved(problem: ProblemIn, request: Request, *, im2col: bool = False) -> Solved:
+    """The request's problem, solved or taken from the app's cache."""
+    return solve(problem, limits_of(request), request.app.state.solved, im2col=im2col)
+
+
+def json_object(parts: dict[str, bytes]) -> bytes:
+    """``{"name": <JSON text>, ...}`` from texts already written (a problem's tensors are
+    written once and spliced into every answer that shows them)."""
+    return b"{" + b",".join(b'"%s":%s' % (name.encode(), text) for name, text in parts.items()) + b"}"
 
 
 @router.get("/presets", response_model=list[PresetOut], summary="Named example problems")
@@ -68,18 +75,18 @@ def conv(
 ) -> Response:
     """Forward and backward pass of one problem, with ``x_pad``, ``grad_out_pad`` (and its
     mask), ``w_rot`` and the im2col matrices."""
-    cv = resolve(problem, limits_of(request), im2col=im2col)
+    entry = solved(problem, request, im2col=im2col)
     names = ["x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b",
              "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot"] + (["cols", "w_mat"] if im2col else [])
-    body = {"geometry": cv.geo.as_dict(), **{name: tensor(cv, name) for name in names}}
-    return Response(dumps(body), media_type="application/json")
+    body = {"geometry": dumps(entry.conv.geo.as_dict()), **{name: entry.tensor_json(name) for name in names}}
+    return Response(json_object(body), media_type="application/json")
 
 
 def _trace(problem: ProblemIn, phase: str, start: int, limit: Optional[int], request: Request, *, paged: bool):
-    cv = resolve(problem, limits_of(request))
-    trace = Trace(cv, phase)
+    entry = solved(problem, request)
+    trace = entry.trace(phase)
     stop = check_page(trace, start, limit, limits_of(request), paged=paged)
-    return cv, trace, stop
+    return entry, trace, stop
 
 
 @router.post("/trace/{phase}", response_model=TracePage, responses=ERRORS, summary="One page of a phase's steps")
@@ -133,13 +140,13 @@ def trace_stream(
     """``{"event": "meta", ...}``, then ``{"event": "step", ...step}`` per step, then
     ``{"event": "end", "count": n}``. Steps are computed while the client reads; a client that
     hangs up stops the work; ``start`` resumes."""
-    cv, trace, stop = _trace(problem, phase, start, limit, request, paged=False)
+    entry, trace, stop = _trace(problem, phase, start, limit, request, paged=False)
 
     def produce():
         meta = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
-                "terms_per_step": trace.terms_per_step, "geometry": cv.geo.as_dict(),
-                "tensors": {name: tensor(cv, name) for name in PHASE_TENSORS[phase]}}
-        yield dumps(meta) + b"\n"
+                "terms_per_step": trace.terms_per_step, "geometry": entry.conv.geo.as_dict()}
+        tensors = json_object({name: entry.tensor_json(name) for name in PHASE_TENSORS[phase]})
+        yield dumps(meta)[:-1] + b',"tensors":' + tensors + b"}\n"
         count = 0
         for lines in trace.json_lines(start, stop, event="step"):
             count += len(lines)
