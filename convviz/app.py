@@ -66,13 +66,13 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-# FastAPI's interactive docs load Swagger UI / ReDoc with an inline script: no CSP there.
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+# /docs runs the shipped Swagger UI, whose React components set inline style attributes.
+DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
 class SecurityHeaders:
     """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every response, and the
-    Content-Security-Policy on every response but the API docs pages."""
+    Content-Security-Policy on every response (a little looser on styles for /docs)."""
 
     def __init__(self, app):
         self.app = app
@@ -80,15 +80,14 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        with_csp = scope.get("path") not in DOCS_PATHS
+        policy = DOCS_CONTENT_SECURITY_POLICY if scope.get("path") == "/docs" else CONTENT_SECURITY_POLICY
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() not in (b"x-content-type-options", b"content-security-policy")]
                 headers.append((b"x-content-type-options", b"nosniff"))
-                if with_csp:
-                    headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+                headers.append((b"content-security-policy", policy.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -114,6 +113,8 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
             "MATH.md (`x_pad`, `grad_out_pad`, `w_rot`, im2col), or every step of a phase with its terms, as pages "
             "or as a JSON Lines stream. Errors: `{\"error\": {\"status\", \"code\", \"message\", \"loc\"}}`."
         ),
+        docs_url=None,  # served below from the package's own copy of Swagger UI (works offline)
+        redoc_url=None,
     )
     app.state.limits = limits
     app.state.solved = SolvedCache(limits.cache_bytes) if limits.cache_bytes else None
@@ -128,6 +129,10 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
         return templates.TemplateResponse(
             request, "index.html", {"version": __version__, "presets": PRESETS, "default_preset": DEFAULT_PRESET}
         )
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(request: Request):
+        return templates.TemplateResponse(request, "docs.html", {"version": __version__})
 
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     if cors_origins:  # off unless asked for: other sites' scripts cannot read the API

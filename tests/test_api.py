@@ -422,4 +422,5 @@ def test_openapi_lists_every_endpoint_with_schemas(live_server):
 def test_docs_page_serves(live_server):
     r = httpx.get(live_server.url + "/docs", timeout=TIMEOUT)
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    assert "openapi.json" in r.text
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in r.text  # shipped, not from a CDN
+    assert httpx.get(live_server.url + "/static/docs/init.js", timeout=TIMEOUT).text.count("/openapi.json") == 1
