@@ -55,10 +55,10 @@ def trace(args) -> int:
 
     from .api.errors import ApiError
     from .api.models import ProblemIn
+    from .api.cache import Solved
     from .api.resolve import check_page, resolve
-    from .api.routes import dumps, tensor
+    from .api.stream import jsonl_chunks
     from .presets import PRESETS
-    from .trace import PHASE_TENSORS, Trace
 
     try:
         if args.problem in PRESETS and not _exists(args.problem):
@@ -67,9 +67,8 @@ def trace(args) -> int:
             with (sys.stdin if args.problem == "-" else open(args.problem)) as fh:
                 raw = json.load(fh)
         limits = _limits(args)
-        cv = resolve(ProblemIn.model_validate(raw), limits)
-        tr = Trace(cv, args.phase)
-        stop = check_page(tr, args.start, args.limit, limits, paged=False)
+        entry = Solved(resolve(ProblemIn.model_validate(raw), limits))
+        stop = check_page(entry.trace(args.phase), args.start, args.limit, limits, paged=False)
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         # RecursionError: json.load gives up on arrays nested about a thousand deep
         print(f"convviz: cannot read problem {args.problem!r}: {exc}", file=sys.stderr)
@@ -81,16 +80,9 @@ def trace(args) -> int:
         print(f"convviz: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
     out = sys.stdout.buffer
-    meta = {"event": "meta", "phase": args.phase, "total": len(tr), "start": args.start, "stop": stop,
-            "terms_per_step": tr.terms_per_step, "geometry": cv.geo.as_dict(),
-            "tensors": {name: tensor(cv, name) for name in PHASE_TENSORS[args.phase]}}
     try:
-        out.write(dumps(meta) + b"\n")
-        count = 0
-        for lines in tr.json_lines(args.start, stop, event="step"):
-            count += len(lines)
-            out.write(("\n".join(lines) + "\n").encode())
-        out.write(dumps({"event": "end", "count": count}) + b"\n")
+        for chunk in jsonl_chunks(entry, args.phase, args.start, stop):
+            out.write(chunk)
         out.flush()
     except BrokenPipeError:  # e.g. `convviz trace ... | head`
         return 0

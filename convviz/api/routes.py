@@ -14,10 +14,10 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..presets import PRESETS
-from ..trace import PHASE_TENSORS, Convolution
 from .limits import Limits
 from .models import ConvResult, ErrorOut, Phase, PresetOut, ProblemIn, TracePage
 from .cache import Solved, dumps
+from .stream import json_object, jsonl_chunks
 from .resolve import check_page, solve
 
 router = APIRouter(prefix="/api/v1", tags=["convolution"])
@@ -39,20 +39,9 @@ def limits_of(request: Request) -> Limits:
     return request.app.state.limits
 
 
-def tensor(conv: Convolution, name: str):
-    """A named tensor of the problem as nested lists (``grad_out_pad_mask`` as booleans)."""
-    return getattr(conv, name).tolist()
-
-
 def solved(problem: ProblemIn, request: Request, *, im2col: bool = False) -> Solved:
     """The request's problem, solved or taken from the app's cache."""
     return solve(problem, limits_of(request), request.app.state.solved, im2col=im2col)
-
-
-def json_object(parts: dict[str, bytes]) -> bytes:
-    """``{"name": <JSON text>, ...}`` from texts already written (a problem's tensors are
-    written once and spliced into every answer that shows them)."""
-    return b"{" + b",".join(b'"%s":%s' % (name.encode(), text) for name, text in parts.items()) + b"}"
 
 
 @router.get("/presets", response_model=list[PresetOut], summary="Named example problems")
@@ -142,22 +131,11 @@ def trace_stream(
     hangs up stops the work; ``start`` resumes."""
     entry, trace, stop = _trace(problem, phase, start, limit, request, paged=False)
 
-    def produce():
-        meta = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
-                "terms_per_step": trace.terms_per_step, "geometry": entry.conv.geo.as_dict()}
-        tensors = json_object({name: entry.tensor_json(name) for name in PHASE_TENSORS[phase]})
-        yield dumps(meta)[:-1] + b',"tensors":' + tensors + b"}\n"
-        count = 0
-        for lines in trace.json_lines(start, stop, event="step"):
-            count += len(lines)
-            yield ("\n".join(lines) + "\n").encode()
-        yield dumps({"event": "end", "count": count}) + b"\n"
-
     async def in_worker_threads():
         # Each chunk is computed in a worker thread so the event loop keeps serving others;
         # when the client hangs up this generator is cancelled between chunks and the
         # producer is closed, so no step is computed for nobody.
-        chunks = produce()
+        chunks = jsonl_chunks(entry, phase, start, stop)
         limiter = _stream_threads(request.app)
         try:
             while True:

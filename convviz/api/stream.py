@@ -1,0 +1,33 @@
+"""The JSON Lines of a trace: a ``meta`` event, one ``step`` event per step, an ``end`` event.
+
+One generator serves both ``POST /api/v1/trace/{phase}/stream`` and ``convviz trace``, so the
+two print the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..trace import PHASE_TENSORS
+from .cache import Solved, dumps
+
+
+def json_object(parts: dict[str, bytes]) -> bytes:
+    """``{"name": <JSON text>, ...}`` from texts already written (a problem's tensors are
+    written once and spliced into every answer that shows them)."""
+    return b"{" + b",".join(b'"%s":%s' % (name.encode(), text) for name, text in parts.items()) + b"}"
+
+
+def jsonl_chunks(entry: Solved, phase: str, start: int, stop: int) -> Iterator[bytes]:
+    """Steps ``start .. stop-1`` of ``phase`` as JSON Lines, one chunk of lines at a time; each
+    chunk is computed only when asked for, so a reader that stops stops the work."""
+    trace = entry.trace(phase)
+    meta = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
+            "terms_per_step": trace.terms_per_step, "geometry": entry.conv.geo.as_dict()}
+    tensors = json_object({name: entry.tensor_json(name) for name in PHASE_TENSORS[phase]})
+    yield dumps(meta)[:-1] + b',"tensors":' + tensors + b"}\n"
+    count = 0
+    for lines in trace.json_lines(start, stop, event="step"):
+        count += len(lines)
+        yield ("\n".join(lines) + "\n").encode()
+    yield dumps({"event": "end", "count": count}) + b"\n"
