@@ -30,6 +30,8 @@ chromium:
 test: $(STAMP) chromium
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) chromium
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_stream.py
+	$(PY) benchmarks/bench_page.py
+	$(PY) benchmarks/bench_load.py
