@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from procstat import memory_kib
+from procstat import cpu_seconds, memory_kib
 
 TUTORIAL = {"x_shape": [10, 32, 14, 14], "w_shape": [16, 32, 3, 3], "padding": 1, "values": "normal", "seed": 0}
 TOTALS = {"forward": 31_360, "grad_x": 62_720, "grad_w": 4_608, "grad_b": 16}
@@ -28,6 +28,8 @@ class Result:
     peak_rss_kib: int = 0
     start_rss_kib: int = 0
     seconds: float = 0.0
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
 
     def summary(self) -> str:
         lines = []
@@ -39,6 +41,9 @@ class Result:
                              f"p95 {pct(values, 95) * 1000:7.0f} ms  max {values[-1] * 1000:7.0f} ms")
         lines.append(f"  errors {len(self.errors)}; {len(every) / self.seconds:.1f} requests/s over {self.seconds:.1f} s")
         lines.append(f"  server RSS: {self.start_rss_kib / 1024:.0f} MiB at start, peak {self.peak_rss_kib / 1024:.0f} MiB")
+        # Clients and server share the machine's cores: this says who used them.
+        lines.append(f"  CPU: server {self.server_cpu_s:.1f} s ({self.server_cpu_s / max(len(every), 1) * 1000:.0f} ms a request), "
+                     f"clients (parsing and checking answers) {self.client_cpu_s:.1f} s, over {self.seconds:.1f} s wall")
         return "\n".join(lines + [f"  error: {e}" for e in self.errors[:5]])
 
 
@@ -105,11 +110,13 @@ def run_load(url: str, pid: int, clients: int, seconds: float, seed: int = 0) ->
     sampler.start()
     threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(clients)]
     t0 = time.monotonic()
+    cpu0, client0 = cpu_seconds(pid), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     result.seconds = time.monotonic() - t0
+    result.server_cpu_s, result.client_cpu_s = cpu_seconds(pid) - cpu0, time.process_time() - client0
     stop_sampling.set()
     sampler.join()
     result.peak_rss_kib = max(result.peak_rss_kib, memory_kib(pid)["VmHWM"])
