@@ -375,3 +375,16 @@ def test_api_docs_work_offline(page):
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert any("stream" in p.replace("\u200b", "") for p in paths), paths
     page.screenshot(path=str(SHOTS / "docs.png"))
+
+
+def test_legible_and_linked_on_a_4k_screen(page):
+    """A 3840-pixel-wide screen at 100% scaling: the page scales up (cells at least 1.9x as
+    wide as at 1280x800) and hovering still links exactly MATH.md's cells."""
+    g = STRIDED_PADDED
+    open_page(page, f"{g.query()}&values=integers&seed=1&phase=grad_x")
+    width_1280 = cell(page, "grad_x", "0,0,1,1").bounding_box()["width"]
+    page.set_viewport_size({"width": 3840, "height": 2160})
+    wait_ready(page)
+    assert cell(page, "grad_x", "0,0,1,1").bounding_box()["width"] >= 1.9 * width_1280
+    check_linking(page, g, "grad_x", 0, 0, 0, per_tensor=4)
+    page.screenshot(path=str(SHOTS / "grad_x_4k.png"))
