@@ -4,11 +4,12 @@
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { CellEditor } from "./editor.js";
 import { FormulaPanel } from "./formula.js";
-import { fmt } from "./format.js";
 import { drawView, enableGridKeys } from "./grids.js";
 import { Linker } from "./linking.js";
 import { Player } from "./player.js";
+import { ProblemBody } from "./problem-body.js";
 import { ProblemPanel } from "./problem-panel.js";
+import { StepMarks } from "./step-marks.js";
 import { StepSource } from "./step-source.js";
 import { bodyFromProblem, readUrl, writeUrl } from "./url-state.js";
 import { EXPLAIN, RESULT_TENSOR, sliceOfStep } from "./phases.js";
@@ -22,32 +23,10 @@ let drawn = null;      // {cells, byKey, result}
 let source = null;     // StepSource of the phase on screen
 let sourceKey = "";
 let generation = 0;    // drops answers to superseded requests
-const baseArrays = new Map(); // generated arrays per problem, the base that edits apply to
-let marked = { current: null, inStep: [], pending: [] };
 
 // ---- problem body ----------------------------------------------------------------------
-function setIn(nested, idx, value) {
-  const path = idx.split(",").map(Number);
-  let a = nested;
-  for (const i of path.slice(0, -1)) a = a[i];
-  a[path[path.length - 1]] = value;
-}
-
-async function problemBody() {
-  const body = bodyFromProblem(state.problem);
-  if (!state.edits.size) return body;
-  const key = JSON.stringify(body);
-  if (!baseArrays.has(key)) {
-    const solved = await postJSON("/api/v1/conv?im2col=false", body);
-    baseArrays.set(key, JSON.stringify({ x: solved.x, w: solved.w, b: solved.b, grad_out: solved.grad_out }));
-  }
-  const arrays = JSON.parse(baseArrays.get(key));
-  for (const [cell, value] of state.edits) {
-    const [tensor, idx] = cell.split("|");
-    setIn(arrays[tensor], idx, value);
-  }
-  return { ...arrays, stride: body.stride, padding: body.padding, dilation: body.dilation };
-}
+const bodies = new ProblemBody(postJSON);
+const problemBody = () => bodies.build(bodyFromProblem(state.problem), state.edits);
 
 // ---- errors ------------------------------------------------------------------------------
 function showError(message) {
@@ -83,7 +62,7 @@ async function load({ toSlice = false } = {}) {
     showError("");
     view = v;
     drawn = drawView(stage, view);
-    marked = { current: null, inStep: [], pending: [] };
+    marks.reset(drawn);
     linker.setView(drawn.cells, view.terms);
     const tracePhase = scatter ? "scatter" : state.phase === "im2col" ? "forward" : state.phase;
     const key = JSON.stringify([body, tracePhase, scatter ? [n, c] : null]);
@@ -138,9 +117,9 @@ function renderStep() {
     const pos = result.step.indexOf(k);
     if (pos >= 0) current = drawn.cells[result.offset + pos];
   }
-  highlightStep(current, k);
   const scatter = state.scatter && state.phase === "grad_x";
-  if (scatter && step) showPartial(step.partial);
+  marks.show(current, k, { pending: !scatter });
+  if (scatter && step) marks.showPartial(view, step.partial);
   const compact = state.problem.N === 1 && state.problem.C === 1 && state.problem.F === 1;
   const selected = state.phase === "grad_x" ? state.sel.f : state.phase === "grad_w" || state.phase === "grad_b" ? state.sel.n : state.sel.c;
   formula.show(step, { phase: state.phase, scatter, compact, selected });
@@ -159,39 +138,6 @@ function markOnce(name) {
   marksDone.add(name);
   requestAnimationFrame(() => setTimeout(() => performance.mark(name), 0));
 }
-
-function highlightStep(current, k) {
-  if (marked.current) marked.current.classList.remove("current");
-  for (const el of marked.inStep) el.classList.remove("in-step");
-  marked.inStep = [];
-  marked.current = current;
-  if (current) {
-    current.classList.add("current");
-    for (const id of linker.linkedTo(Number(current.dataset.id))) {
-      drawn.cells[id].classList.add("in-step");
-      marked.inStep.push(drawn.cells[id]);
-    }
-  }
-  // results not computed yet (later steps) are drawn empty; the scatter route fills grad_x instead
-  const result = drawn.result;
-  if (result.step && !(state.scatter && state.phase === "grad_x")) {
-    for (let pos = 0; pos < result.step.length; pos++) {
-      drawn.cells[result.offset + pos].classList.toggle("pending", result.step[pos] > k);
-    }
-  }
-}
-
-function showPartial(partial) {
-  const grid = view.grids.find((g) => g.title === "grad_x");
-  partial.forEach((v, pos) => {
-    const cell = drawn.cells[grid.offset + pos];
-    const final = grid.values[pos];
-    cell.textContent = fmtCell(v);
-    cell.classList.toggle("partial", v !== final);
-  });
-}
-
-const fmtCell = (v) => fmt(v, 1);
 
 // ---- descriptions and selectors -----------------------------------------------------------
 function describe() {
@@ -221,6 +167,7 @@ function fillSelect(select, size, value) {
 
 // ---- wiring -------------------------------------------------------------------------------
 const linker = new Linker(stage, () => {});
+const marks = new StepMarks(linker);
 enableGridKeys(stage);
 const formula = new FormulaPanel({
   equationEl: $("equation"), partialsEl: $("partials"), listBox: $("all-equations"), listEl: $("equation-list"),
