@@ -129,3 +129,38 @@ def test_tiny_requests_are_answered_while_heavy_streams_run(server):
     # A blocked event loop would hold a request until a whole stream ended (seconds); a
     # generous bound, the figure itself is printed above.
     assert latencies[5] < 1.0
+
+
+def test_small_problems_skip_the_queue_of_large_ones(server):
+    """Large problems take turns on a few worker threads; a small one is answered at once even
+    while a dozen clients keep asking for the tutorial's layer (each answer ~6 MB of JSON)."""
+    stop = threading.Event()
+    answered = []
+
+    def heavy_client(k: int):
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                problem = {**TUTORIAL, "seed": 100 + k * 1000 + len(answered)}  # distinct: no cache hits
+                r = client.post(server.url + "/api/v1/conv", json=problem, params={"im2col": "false"})
+                assert r.status_code == 200
+                answered.append(1)
+
+    heavy = [threading.Thread(target=heavy_client, args=(k,)) for k in range(12)]
+    for t in heavy:
+        t.start()
+    time.sleep(1.5)
+    latencies = []
+    with httpx.Client(timeout=30) as client:
+        for v in range(8):
+            t0 = time.perf_counter()
+            r = client.post(server.url + "/api/v1/conv", json={"x": [[1, 2], [3, v]], "w": [[2]]})
+            latencies.append(time.perf_counter() - t0)
+            assert r.json()["out"] == [[[[2.0, 4.0], [6.0, 2.0 * v]]]]
+    stop.set()
+    for t in heavy:
+        t.join(timeout=120)
+    latencies.sort()
+    print(f"\nsmall /conv while 12 clients solve large layers: median {latencies[4] * 1000:.0f} ms, "
+          f"max {latencies[-1] * 1000:.0f} ms; {len(answered)} large answers meanwhile")
+    assert len(answered) > 0
+    assert latencies[4] < 0.5

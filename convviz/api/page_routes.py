@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from ..trace.view import MAX_COLS_COLUMNS, VIEW_PHASES, View, scatter_steps
 from .errors import ApiError
 from .models import ProblemIn
-from .routes import ERRORS, ProblemBody, limits_of, solved
+from .routes import ERRORS, ProblemBody, limits_of, off_loop, solved
 
 router = APIRouter(prefix="/api/v1/page", tags=["page"])
 
@@ -55,7 +55,7 @@ def _check_select(geo, n: int, f: int, c: int) -> None:
 
 
 @router.post("/view/{phase}", responses=ERRORS, summary="What the page draws for one phase and slice")
-def view(
+async def view(
     phase: ViewPhase,
     problem: ProblemBody,
     request: Request,
@@ -67,6 +67,10 @@ def view(
     """The grids of one phase for sample ``n``, kernel ``f`` and input channel ``c`` (each cell's
     0-based index, value and marks), and ``terms``: lists of drawn-cell ids (result first) that
     share one term of MATH.md's sums. Refused when it would draw more than 60,000 cells."""
+    return await off_loop(request, problem, _view, phase, problem, request, n, f, c, scatter)
+
+
+def _view(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: int, scatter: bool) -> Response:
     cv = solved(problem, request).conv
     _check_select(cv.geo, n, f, c)
     cells = _drawn_cells(cv.geo, phase, scatter)
@@ -77,7 +81,7 @@ def view(
 
 
 @router.post("/scatter", responses=ERRORS, summary="grad_x the scatter way, step by step")
-def scatter(
+async def scatter(
     problem: ProblemBody,
     request: Request,
     n: Sel = 0,
@@ -87,6 +91,10 @@ def scatter(
 ) -> Response:
     """One step per grad_out cell (row-major): its value spread over its window with the
     unrotated w. ``partial`` is grad_x[n, c] (row-major) after that step."""
+    return await off_loop(request, problem, _scatter, problem, request, n, c, start, limit)
+
+
+def _scatter(problem: ProblemIn, request: Request, n: int, c: int, start: int, limit: int) -> Response:
     cv = solved(problem, request).conv
     g = cv.geo
     _check_select(g, n, 0, c)

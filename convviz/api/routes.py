@@ -39,6 +39,38 @@ def limits_of(request: Request) -> Limits:
     return request.app.state.limits
 
 
+# Solving a problem and writing its JSON is Python work under the GIL: more threads at it
+# than cores only multiply the answers held in memory at once (24 clients of the tutorial's
+# layer: peak RSS 604 MB with a thread each, 365 MB with two). So heavy requests take turns on
+# a few worker threads (CONVVIZ_WORK_THREADS), off the event loop; small problems skip the
+# queue, so a worked example is never stuck behind a class's worth of large layers.
+WORK_THREADS = int(os.environ.get("CONVVIZ_WORK_THREADS", "2"))
+LIGHT_ELEMENTS = 4096
+
+
+def _is_light(problem: ProblemIn, request: Request) -> bool:
+    """A problem small enough to answer at once: x and w of a few thousand numbers at most."""
+    if problem.x is not None or problem.w is not None:  # explicit arrays: the body's size tells
+        return int(request.headers.get("content-length") or 1 << 30) <= 8 * LIGHT_ELEMENTS
+    total = 0
+    for shape in (problem.x_shape, problem.w_shape):
+        size = 1
+        for s in shape or ():
+            size *= max(int(s), 0)
+        total += size
+    return total <= LIGHT_ELEMENTS
+
+
+async def off_loop(request: Request, problem: ProblemIn, fn, *args):
+    """``fn(*args)`` in a worker thread: the bounded ones unless ``problem`` is small."""
+    if _is_light(problem, request):
+        return await anyio.to_thread.run_sync(fn, *args)
+    limiter = getattr(request.app.state, "work_threads", None)
+    if limiter is None:  # made on first use, on the event loop, so no race
+        limiter = request.app.state.work_threads = anyio.CapacityLimiter(WORK_THREADS)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+
 def solved(problem: ProblemIn, request: Request, *, im2col: bool = False) -> Solved:
     """The request's problem, solved or taken from the app's cache."""
     return solve(problem, limits_of(request), request.app.state.solved, im2col=im2col)
@@ -57,13 +89,17 @@ def limits(request: Request) -> dict[str, int]:
 
 
 @router.post("/conv", response_model=ConvResult, responses=ERRORS, summary="Solve a problem: results and artifacts")
-def conv(
+async def conv(
     problem: ProblemBody,
     request: Request,
     im2col: Annotated[bool, Query(description="Include the im2col matrices cols and w_mat.")] = True,
 ) -> Response:
     """Forward and backward pass of one problem, with ``x_pad``, ``grad_out_pad`` (and its
     mask), ``w_rot`` and the im2col matrices."""
+    return await off_loop(request, problem, _conv, problem, request, im2col)
+
+
+def _conv(problem: ProblemIn, request: Request, im2col: bool) -> Response:
     entry = solved(problem, request, im2col=im2col)
     names = ["x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b",
              "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot"] + (["cols", "w_mat"] if im2col else [])
@@ -79,7 +115,7 @@ def _trace(problem: ProblemIn, phase: str, start: int, limit: Optional[int], req
 
 
 @router.post("/trace/{phase}", response_model=TracePage, responses=ERRORS, summary="One page of a phase's steps")
-def trace_page(
+async def trace_page(
     phase: PhaseParam,
     problem: ProblemBody,
     request: Request,
@@ -87,6 +123,10 @@ def trace_page(
     limit: Annotated[int, Query(description="Steps on this page (at most max_page_steps and max_page_terms).")] = 100,
 ) -> Response:
     """Steps ``start .. start+limit-1`` of ``phase``, each computed from its index alone."""
+    return await off_loop(request, problem, _trace_page, phase, problem, request, start, limit)
+
+
+def _trace_page(phase: str, problem: ProblemIn, request: Request, start: int, limit: int) -> Response:
     _, trace, stop = _trace(problem, phase, start, limit, request, paged=True)
     steps = ",".join(line for lines in trace.json_lines(start, stop) for line in lines)
     head = '{"phase":"%s","total":%d,"start":%d,"steps":[' % (phase, len(trace), start)
@@ -119,7 +159,7 @@ STREAM_DOC = {
 
 @router.post("/trace/{phase}/stream", responses=STREAM_DOC, response_class=StreamingResponse,
              summary="Stream a phase's steps as JSON Lines")
-def trace_stream(
+async def trace_stream(
     phase: PhaseParam,
     problem: ProblemBody,
     request: Request,
@@ -129,7 +169,7 @@ def trace_stream(
     """``{"event": "meta", ...}``, then ``{"event": "step", ...step}`` per step, then
     ``{"event": "end", "count": n}``. Steps are computed while the client reads; a client that
     hangs up stops the work; ``start`` resumes."""
-    entry, trace, stop = _trace(problem, phase, start, limit, request, paged=False)
+    entry, _, stop = await off_loop(request, problem, lambda: _trace(problem, phase, start, limit, request, paged=False))
 
     async def in_worker_threads():
         # Each chunk is computed in a worker thread so the event loop keeps serving others;
