@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from convviz.presets import PRESETS  # noqa: E402
+from convviz.problem import PRESETS  # noqa: E402
 from procstat import cpu_seconds, memory_kib  # noqa: E402
 
 STEPS, TERMS = 31_360, 288
@@ -150,9 +150,9 @@ def page_costs(server: Server, problem: dict) -> tuple[float, float]:
 
 def in_process_page_costs(problem: dict) -> tuple[float, float]:
     """The trace's own share of a page (no HTTP, no solving): 100 steps as JSON text."""
-    from convviz.api.limits import Limits
-    from convviz.api.models import ProblemIn
-    from convviz.api.resolve import resolve
+    from convviz.problem import Limits
+    from convviz.problem import ProblemIn
+    from convviz.problem import StepWriter, resolve
     from convviz.trace import Trace
 
     cv = resolve(ProblemIn.model_validate(problem), Limits())
@@ -161,7 +161,7 @@ def in_process_page_costs(problem: dict) -> tuple[float, float]:
         for start in cost:
             tr = Trace(cv, "forward")  # a fresh trace: cold fragment caches, as for a request
             t0 = time.perf_counter()
-            for _lines in tr.json_lines(start, start + 100):
+            for _lines in StepWriter(tr).json_lines(start, start + 100):
                 pass
             cost[start].append(time.perf_counter() - t0)
     return statistics.median(cost[0]), statistics.median(cost[STEPS - 100])

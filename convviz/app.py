@@ -14,11 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import errors
-from .api.cache import SolvedCache
-from .api.limits import Limits
 from .api.page_routes import router as page_router
 from .api.routes import router
-from .presets import DEFAULT_PRESET, PRESETS
+from .problem import DEFAULT_PRESET, PRESETS, Limits, SolvedCache
 
 HERE = Path(__file__).parent
 
@@ -110,7 +108,7 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
         summary="Step-by-step traces of a 2-D convolution's forward and backward passes.",
         description=(
             "Send a problem (arrays, or shapes with a value kind and a seed); get the results and the tensors of "
-            "MATH.md (`x_pad`, `grad_out_pad`, `w_rot`, im2col), or every step of a phase with its terms, as pages "
+            "the conventions (`x_pad`, `grad_out_pad`, `w_rot`, im2col), or every step of a phase with its terms, as pages "
             "or as a JSON Lines stream. Errors: `{\"error\": {\"status\", \"code\", \"message\", \"loc\"}}`."
         ),
         docs_url=None,  # served below from the package's own copy of Swagger UI (works offline)
@@ -118,6 +116,7 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
     )
     app.state.limits = limits
     app.state.solved = SolvedCache(limits.cache_bytes) if limits.cache_bytes else None
+    app.state.limiters = {}  # worker-thread limiters by name, made on first use (api/deps.py)
     errors.install(app)
     app.include_router(router)
     app.include_router(page_router)

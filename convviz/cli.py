@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import threading
 import webbrowser
 
-from .api.limits import Limits
+from .problem import Limits
 
-LIMIT_FLAGS = {f: f.replace("_", "-") for f in Limits.__dataclass_fields__ if f != "ENV_PREFIX"}
+LIMIT_FLAGS = {f.name: f.name.replace("_", "-") for f in dataclasses.fields(Limits)}
 
 
 def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("limits (also CONVVIZ_MAX_... environment variables)")
+    group = parser.add_argument_group("limits and threads (also CONVVIZ_... environment variables, e.g. CONVVIZ_MAX_MACS)")
     defaults = Limits()
     for field, flag in LIMIT_FLAGS.items():
         group.add_argument(f"--{flag}", type=int, default=None, metavar="N",
@@ -53,12 +54,7 @@ def trace(args) -> int:
     """The same JSON Lines as ``POST /api/v1/trace/{phase}/stream``, without a server."""
     from pydantic import ValidationError
 
-    from .api.errors import ApiError
-    from .api.models import ProblemIn
-    from .api.cache import Solved
-    from .api.resolve import check_page, resolve
-    from .api.stream import jsonl_chunks
-    from .presets import PRESETS
+    from .problem import PRESETS, ProblemError, ProblemIn, Solved, check_page, jsonl_chunks, resolve
 
     try:
         if args.problem in PRESETS and not _exists(args.problem):
@@ -76,8 +72,8 @@ def trace(args) -> int:
     except ValidationError as exc:
         print(f"convviz: invalid problem: {exc}", file=sys.stderr)
         return 2
-    except (ApiError, ValueError) as exc:
-        print(f"convviz: {getattr(exc, 'message', exc)}", file=sys.stderr)
+    except (ProblemError, ValueError) as exc:  # ProblemError is a ValueError; both say what was wrong
+        print(f"convviz: {exc}", file=sys.stderr)
         return 2
     out = sys.stdout.buffer
     try:
@@ -110,11 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_flags(p)
     p.set_defaults(func=serve)
 
-    from .presets import PRESETS
-    from .trace import PHASES
+    from .problem import PRESETS
+    from .trace import TRACE_PHASES
 
     p = sub.add_parser("trace", help="print a phase's steps as JSON Lines (same as the stream endpoint)")
-    p.add_argument("phase", choices=PHASES)
+    p.add_argument("phase", choices=TRACE_PHASES)
     p.add_argument("problem", help=f"problem JSON file, '-' for stdin, or a preset name ({', '.join(PRESETS)})")
     p.add_argument("--start", type=int, default=0, help="first step (default 0)")
     p.add_argument("--limit", type=int, default=None, help="number of steps (default: all that remain)")

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from convviz.api.cache import Solved, SolvedCache
-from convviz.api.limits import Limits
+from convviz.problem import Limits, Solved, SolvedCache
 from convviz.app import create_app
 from convviz.trace import Convolution
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from convviz.presets import PRESETS
+from convviz.problem import PRESETS
 
 pytestmark = pytest.mark.server
 

@@ -18,10 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from convviz.api.limits import Limits
-from convviz.api.models import ProblemIn
-from convviz.api.resolve import resolve
-from convviz.presets import PRESETS
+from convviz.problem import PRESETS, Limits, ProblemIn, StepWriter, resolve
 from convviz.trace import Convolution, Trace
 
 PHASES = ("forward", "grad_x", "grad_w", "grad_b")
@@ -376,7 +373,7 @@ def test_json_floats_round_trip_bit_for_bit(phase):
     cv = Convolution.from_arrays(x, w, b, grad_out, stride=c["stride"], padding=c["padding"])
     ref = Reference(x, w, b, grad_out, c["stride"], c["padding"], c["dilation"])
     trace = Trace(cv, phase)
-    lines = [ln for lines in trace.json_lines(0, len(trace)) for ln in lines]
+    lines = [ln for lines in StepWriter(trace).json_lines(0, len(trace)) for ln in lines]
     result = trace.result.reshape(-1)
     for k, line in enumerate(lines):
         s = json.loads(line)

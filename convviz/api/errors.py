@@ -10,13 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..problem import ProblemError
 
-class ApiError(Exception):
-    """A client error: ``status`` 4xx, a stable ``code`` and a message saying what was received."""
 
-    def __init__(self, status: int, code: str, message: str, loc: list | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.loc = status, code, message, loc or []
+def problem_loc(exc: ProblemError) -> list:
+    """Where in the request a ``ProblemError`` points: a query parameter or the body (a field of it)."""
+    if exc.param:
+        return ["query", exc.param]
+    return ["body", exc.field] if exc.field else ["body"]
 
 
 def error_body(status: int, code: str, message: str, loc: list | None = None) -> dict:
@@ -45,9 +46,9 @@ STATUS_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.loc), status_code=exc.status)
+    @app.exception_handler(ProblemError)
+    async def _problem_error(request: Request, exc: ProblemError):
+        return JSONResponse(error_body(422, exc.code, exc.message, problem_loc(exc)), status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

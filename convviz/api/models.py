@@ -8,90 +8,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..trace import PHASES, VALUE_KINDS
+from ..engine import Geometry
+from ..problem.model import ProblemIn
+from ..trace import PHASES, TRACE_PHASES
 
-Phase = Literal[PHASES]  # type: ignore[valid-type]
-ValueKind = Literal[VALUE_KINDS]  # type: ignore[valid-type]
+TracePhase = Literal[TRACE_PHASES]  # type: ignore[valid-type]
+ViewPhase = Literal[tuple(PHASES)]  # type: ignore[valid-type]
 
-
-def _nested(rank_note: str) -> dict:
-    """JSON schema of a 1- to 4-deep array of numbers."""
-    number = {"type": "number"}
-    levels = [number]
-    for _ in range(4):
-        levels.append({"type": "array", "items": levels[-1]})
-    return {"anyOf": levels[2:] if "2-D" in rank_note else levels[1:], "description": rank_note}
-
-
-TensorIn = Annotated[Any, Field(json_schema_extra=_nested("4-D, or a 2-D matrix for a single sample and channel"))]
-IntPair = Union[StrictInt, Annotated[list[StrictInt], Field(min_length=2, max_length=2)]]
-
-
-class ProblemIn(BaseModel):
-    """A convolution problem: explicit arrays, or shapes plus a value kind and a seed.
-
-    Give ``x`` or ``x_shape``, and ``w`` or ``w_shape``. When both ``x`` and ``w`` are given
-    explicitly, a missing ``b`` is zeros and a missing ``grad_out`` is ones (the gradient of
-    ``L = sum(out)``); otherwise the missing ones are generated from ``values`` and ``seed`` too.
-    A 2-D ``x`` (H x W) and ``w`` (KH x KW) mean N = C = F = 1.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-        allow_inf_nan=False,
-        json_schema_extra={
-            "examples": [
-                {"x": [[1, 2, 0], [0, 1, 3], [2, 1, 0]], "w": [[1, -1], [2, 0]]},
-                {"x_shape": [10, 32, 14, 14], "w_shape": [16, 32, 3, 3], "padding": 1, "values": "normal", "seed": 0},
-            ]
-        },
-    )
-
-    x: Optional[TensorIn] = Field(None, description="Input, N x C x H x W (or H x W).")
-    w: Optional[TensorIn] = Field(None, description="Kernels, F x C x KH x KW (or KH x KW).")
-    b: Optional[list[float]] = Field(None, description="Bias, one per kernel (F).")
-    grad_out: Optional[TensorIn] = Field(None, description="Upstream gradient dL/d out, N x F x Ho x Wo (or Ho x Wo).")
-    x_shape: Optional[Annotated[list[StrictInt], Field(min_length=2, max_length=4)]] = Field(
-        None, description="[N, C, H, W] (or [H, W]) to generate x instead of sending it."
-    )
-    w_shape: Optional[Annotated[list[StrictInt], Field(min_length=2, max_length=4)]] = Field(
-        None, description="[F, C, KH, KW] (or [KH, KW]) to generate w instead of sending it."
-    )
-    values: ValueKind = Field(
-        "integers", description="Kind of generated values: integers in [-3, 3], standard normal, or ones."
-    )
-    seed: Annotated[StrictInt, Field(ge=0, le=2**32 - 1)] = Field(0, description="Seed of the generated values.")
-    stride: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
-    padding: IntPair = Field(0, description="An integer >= 0 or [vertical, horizontal], at most 2**31 - 1.")
-    dilation: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
-
-
-class GeometryOut(BaseModel):
-    """Every size of the problem (MATH.md names)."""
-
-    N: int
-    C: int
-    H: int
-    W: int
-    F: int
-    KH: int
-    KW: int
-    Ho: int
-    Wo: int
-    Hp: int = Field(description="Rows of x_pad: H + 2 ph.")
-    Wp: int
-    Hg: int = Field(description="Rows of grad_out_pad: H + dh (KH - 1).")
-    Wg: int
-    stride: list[int]
-    padding: list[int]
-    dilation: list[int]
-    remainder: list[int] = Field(description="Rows / columns of x_pad that no window reads (stride remainder).")
-    grad_out_pad_margins: dict[str, int] = Field(
-        description="Zeros added around the dilated grad_out (negative: cropped): top, bottom, left, right."
-    )
-    macs: int = Field(description="Forward multiply-adds.")
+# GeometryOut is Geometry.as_dict(): its fields are read from an example, so the schema cannot
+# drift from what is sent; only the descriptions are written here.
+_GEOMETRY_NOTES = {
+    "Hp": "Rows of x_pad: H + 2 ph.",
+    "Hg": "Rows of grad_out_pad: H + dh (KH - 1).",
+    "remainder": "Rows / columns of x_pad that no window reads (stride remainder).",
+    "grad_out_pad_margins": "Zeros added around the dilated grad_out (negative: cropped): top, bottom, left, right.",
+    "macs": "Forward multiply-adds.",
+}
+_TYPES = {int: int, list: list[int], dict: dict[str, int]}
+GeometryOut = create_model(
+    "GeometryOut",
+    __doc__="Every size of the problem (names of docs/conventions.md).",
+    **{name: (_TYPES[type(value)], Field(description=_GEOMETRY_NOTES.get(name)))
+       for name, value in Geometry.from_shapes((1, 1, 1, 1), (1, 1, 1, 1)).as_dict().items()},
+)
 
 
 Nested = Annotated[list, Field(description="Nested arrays of numbers, NumPy order.")]
@@ -120,11 +61,12 @@ class ConvResult(BaseModel):
 
 
 class TermOut(BaseModel):
-    """One term of a step: two tensor cells and their product. Which fields appear depends on
+    """One term of a step: tensor cells and their product. Which fields appear depends on
     the phase: forward (x_pad, x, x_value, w, w_value), grad_x (grad_out_pad, grad_out,
-    grad_out_value, w_rot, w, w_value), grad_w (grad_out, grad_out_value, x_pad, x, x_value),
-    grad_b (grad_out, grad_out_value). ``x`` is null on a padding cell; ``grad_out`` is null
-    on an inserted zero of grad_out_pad."""
+    grad_out_value, w_rot, w, w_value), grad_x_scatter (grad_out, grad_out_value, w, w_value,
+    x_pad, grad_x), grad_w (grad_out, grad_out_value, x_pad, x, x_value), grad_b (grad_out,
+    grad_out_value). ``x`` is null on a padding cell; ``grad_out`` is null on an inserted zero
+    of grad_out_pad; ``grad_x`` is null where the scatter lands on padding (cropped)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -137,6 +79,7 @@ class TermOut(BaseModel):
     grad_out_pad: Optional[list[int]] = None
     grad_out: Optional[list[int]] = None
     grad_out_value: Optional[float] = None
+    grad_x: Optional[list[int]] = None
     product: float
 
 
@@ -144,14 +87,15 @@ class StepOut(BaseModel):
     """One cell of a result with every term that makes it; value = sum of products (+ bias)."""
 
     index: int = Field(description="Step number: row-major position of the cell in the result.")
-    at: list[int] = Field(description="0-based index of the cell in out / grad_x / grad_w / grad_b.")
-    value: float
+    at: list[int] = Field(description="0-based index of the cell in out / grad_x / grad_w / grad_b "
+                                      "(grad_x_scatter: the grad_out cell spread).")
+    value: float = Field(description="The result cell's value (grad_x_scatter: the grad_out value spread).")
     bias: Optional[float] = Field(None, description="forward only: b[f].")
     terms: list[TermOut]
 
 
 class TracePage(BaseModel):
-    phase: Phase
+    phase: TracePhase
     total: int = Field(description="Steps in the whole trace.")
     start: int
     steps: list[StepOut]
@@ -174,3 +118,23 @@ class PresetOut(BaseModel):
     title: str
     description: str
     problem: dict[str, Any]
+
+
+class PhaseOut(BaseModel):
+    """One entry of the phase registry, as the page reads it."""
+
+    name: str
+    title: str = Field(description="The phase button's text.")
+    subtitle: str
+    result: str = Field(description="The tensor whose cells the steps compute, row-major.")
+    trace: str = Field(description="The phase whose steps the player shows (im2col: forward).")
+    traced: bool = Field(description="Whether /api/v1/trace/{name} serves this phase.")
+    variant_of: Optional[str] = Field(description="Shown as a toggle of that phase rather than a button.")
+    toggle: Optional[str]
+    toggle_label: str
+    explain: str
+    layout: list[Any] = Field(description="Grid titles and operators, left to right; a list stacks vertically.")
+    formula: dict[str, Any]
+    select: dict[str, int] = Field(description="Which axis of a step's `at` is the drawn sample n, kernel f, channel c.")
+    tensors: list[str]
+    steps_from: str

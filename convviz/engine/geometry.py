@@ -1,13 +1,16 @@
 """Shapes, hyper-parameters and output size of a 2-D convolution (MATH.md, "Output size").
 
-Everything here is plain integer arithmetic on shapes: it allocates nothing, so the API can
-check a request against its limits before any array is built.
+Everything here is plain integer arithmetic on shapes and indices: it allocates no tensor, so
+the problem service can check a request against its limits before any array is built. The index
+maps (``tap``, ``x_pad_to_x``, ...) are the one place the convolution's index arithmetic lives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
+
+import numpy as np
 
 Pair = tuple[int, int]
 
@@ -33,8 +36,6 @@ def as_pair(value, name: str, *, minimum: int) -> Pair:
 
 
 def _is_numpy_int(value) -> bool:
-    import numpy as np
-
     return isinstance(value, np.integer)
 
 
@@ -146,6 +147,46 @@ class Geometry:
     def Wg(self) -> int:
         return self.W + self.span_w - 1
 
+    # index maps: the convolution's index arithmetic, written once ----------------------------
+    # Each works on ints or on broadcasting integer arrays. The naive engine keeps its literal
+    # loops (they are the readable reference); everything else asks these.
+    def tap(self, i, j, p, q):
+        """The ``x_pad`` cell ``(hp, wp)`` that output ``(i, j)`` reads through kernel cell ``(p, q)``:
+        ``(i*sh + p*dh, j*sw + q*dw)``. The window of ``(i, j)`` starts at ``tap(i, j, 0, 0)``."""
+        return i * self.stride[0] + p * self.dilation[0], j * self.stride[1] + q * self.dilation[1]
+
+    def tap_slices(self, p: int, q: int) -> tuple[slice, slice]:
+        """Rows and columns of ``x_pad`` that kernel cell ``(p, q)`` reads over every output, as
+        slices: ``x_pad[..., rows, cols]`` is (Ho, Wo), cell ``(i, j)`` read by output ``(i, j)``."""
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        return (slice(p * dh, p * dh + (self.Ho - 1) * sh + 1, sh),
+                slice(q * dw, q * dw + (self.Wo - 1) * sw + 1, sw))
+
+    def gather_tap(self, h, v, p, q):
+        """The ``grad_out_pad`` cell ``(u, t)`` that ``grad_x[., ., h, v]`` reads through ``w_rot``
+        cell ``(p, q)``: ``(h + p*dh, v + q*dw)`` (a stride-1 correlation)."""
+        return h + p * self.dilation[0], v + q * self.dilation[1]
+
+    def x_pad_to_x(self, hp, wp):
+        """``(inside, h, v)``: the ``x`` cell that ``x_pad`` cell ``(hp, wp)`` holds;
+        ``inside`` is False on the padding ring (``h``, ``v`` are then meaningless)."""
+        h, v = hp - self.padding[0], wp - self.padding[1]
+        return (h >= 0) & (h < self.H) & (v >= 0) & (v < self.W), h, v
+
+    def grad_out_pad_to_grad_out(self, u, t):
+        """``(real, i, j)``: the ``grad_out`` cell that ``grad_out_pad`` cell ``(u, t)`` holds;
+        ``real`` is False on an inserted zero (margin or stride gap), where ``i``, ``j`` are 0."""
+        top, _, left, _ = self.grad_out_pad_margins
+        (sh, sw) = self.stride
+        du, dt = np.asarray(u) - top, np.asarray(t) - left
+        real = ((du >= 0) & (du % sh == 0) & (du <= (self.Ho - 1) * sh)
+                & (dt >= 0) & (dt % sw == 0) & (dt <= (self.Wo - 1) * sw))
+        return real, np.where(real, du // sh, 0), np.where(real, dt // sw, 0)
+
+    def w_rot_to_w(self, c, f, p, q):
+        """The ``w`` cell that ``w_rot[c, f, p, q]`` holds: ``(f, c, KH-1-p, KW-1-q)``."""
+        return f, c, self.KH - 1 - p, self.KW - 1 - q
+
     # shapes --------------------------------------------------------------------------------
     @property
     def x_shape(self) -> tuple[int, int, int, int]:
@@ -160,8 +201,17 @@ class Geometry:
         return (self.N, self.F, self.Ho, self.Wo)
 
     @property
+    def b_shape(self) -> tuple[int]:
+        return (self.F,)
+
+    @property
     def grad_out_shape(self) -> tuple[int, int, int, int]:
         return self.out_shape
+
+    # each gradient has the shape of what it is the gradient of
+    grad_x_shape = x_shape
+    grad_w_shape = w_shape
+    grad_b_shape = b_shape
 
     @property
     def x_pad_shape(self) -> tuple[int, int, int, int]:

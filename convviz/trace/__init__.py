@@ -1,9 +1,14 @@
-"""Step traces: lazy, random-access records that observe one solved convolution."""
+"""Step traces: lazy, random-access records that observe one solved convolution.
 
+``phases`` is the phase registry; ``cells`` says what a term reports about each cell it reads.
+"""
+
+from .cells import SOURCES, CellSource, Field
 from .convolution import VALUE_KINDS, Convolution, OverflowInProblem, generate_arrays
-from .steps import PHASE_TENSORS, PHASES, TERM_SOURCES, Block, Trace
+from .phases import PHASE_LIST, PHASES, TRACE_PHASES, Phase, phase
+from .steps import Block, Trace
 
 __all__ = [
-    "Block", "Convolution", "OverflowInProblem", "PHASES", "PHASE_TENSORS", "TERM_SOURCES", "Trace",
-    "VALUE_KINDS", "generate_arrays",
+    "Block", "CellSource", "Convolution", "Field", "OverflowInProblem", "PHASE_LIST", "PHASES", "Phase", "SOURCES",
+    "TRACE_PHASES", "Trace", "VALUE_KINDS", "generate_arrays", "phase",
 ]

@@ -1,10 +1,12 @@
-"""Resource limits: documented, configurable (environment or ``convviz serve`` flags), checked
-on shapes before any array is built."""
+"""Every knob of a convviz server: resource limits and thread counts, documented and
+configurable (``CONVVIZ_...`` environment variables or ``convviz serve`` flags), served at
+``GET /api/v1/limits``. Limits are checked on shapes before any array is built."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -23,25 +25,40 @@ class Limits:
     max_body_bytes: int = 16 * 1024 * 1024
     #: bytes of solved problems kept for later requests (an estimate; 0 keeps none)
     cache_bytes: int = 256 * 1024 * 1024
+    #: most cells one page view draws (the page keeps one element per cell)
+    max_view_cells: int = 60_000
+    #: most steps of the scatter route per request (they carry running sums)
+    max_scatter_steps: int = 500
+    #: worker threads that solve large problems, taking turns (small ones skip the queue)
+    work_threads: int = 2
+    #: worker threads that write trace streams, taking turns chunk by chunk
+    stream_threads: int = 1
 
-    ENV_PREFIX = "CONVVIZ_"
+    ENV_PREFIX: ClassVar[str] = "CONVVIZ_"
+    #: the knobs that may be 0
+    MAY_BE_ZERO: ClassVar[tuple[str, ...]] = ("cache_bytes",)
+
+    @classmethod
+    def env_name(cls, name: str) -> str:
+        return cls.ENV_PREFIX + name.upper()
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Limits":
-        """Defaults, then ``CONVVIZ_MAX_...`` environment variables, then ``overrides`` (not None)."""
+        """Defaults, then ``CONVVIZ_...`` environment variables, then ``overrides`` (not None)."""
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
-            raw = environ.get(cls.ENV_PREFIX + f.name.upper())
+            raw = environ.get(cls.env_name(f.name))
             if raw is not None:
                 try:
                     values[f.name] = int(raw)
                 except ValueError:
-                    raise ValueError(f"{cls.ENV_PREFIX + f.name.upper()} must be a whole number, got {raw!r}") from None
+                    raise ValueError(f"{cls.env_name(f.name)} must be a whole number, got {raw!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name, value in values.items():
-            if value < (0 if name == "cache_bytes" else 1):
-                raise ValueError(f"limit {name} must be >= {0 if name == 'cache_bytes' else 1}, got {value}")
+            least = 0 if name in cls.MAY_BE_ZERO else 1
+            if value < least:
+                raise ValueError(f"limit {name} must be >= {least}, got {value}")
         return cls(**values)
 
     def as_dict(self) -> dict:

@@ -1,5 +1,7 @@
-"""From a request's problem to a solved ``Convolution``, refusing anything over the limits
-before a large array is built."""
+"""From a problem to a solved ``Convolution``, refusing anything over the limits before a
+large array is built; and the checks of a request's page of steps and drawn slice.
+
+Raises ``ProblemError`` only (``convviz.api`` maps it to 422, the CLI to exit 2)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,22 @@ import numpy as np
 from ..engine import Geometry
 from ..engine.checks import as_float_array
 from ..trace import Convolution, OverflowInProblem, Trace, generate_arrays
-from .cache import Solved, SolvedCache
-from .errors import ApiError
+from .cache import ARRAY_FIELDS, Solved, SolvedCache, problem_key
+from .errors import ProblemError
 from .limits import Limits
-from .models import ProblemIn
+from .model import ProblemIn
 
 
-def _invalid(message: str, field: str | None = None) -> ApiError:
-    return ApiError(422, "invalid_problem", message, ["body", field] if field else ["body"])
+def _invalid(message: str, field: str | None = None) -> ProblemError:
+    return ProblemError("invalid_problem", message, field=field)
+
+
+def _over(message: str) -> ProblemError:
+    return ProblemError("limit_exceeded", message)
+
+
+def _bad_query(message: str, param: str) -> ProblemError:
+    return ProblemError("invalid_query", message, param=param)
 
 
 def _first_bad_entry(value, name: str, budget: int = 1_000_000) -> str:
@@ -61,12 +71,8 @@ def _shape4(shape: list[int], name: str) -> tuple[int, ...]:
 def _check_size(name: str, shape, limits: Limits) -> None:
     elements = int(np.prod([int(s) for s in shape], dtype=object))
     if elements > limits.max_tensor_elements:
-        raise ApiError(
-            422, "limit_exceeded",
-            f"{name} would have {elements:,} elements (shape {tuple(shape)}); this server allows at most "
-            f"{limits.max_tensor_elements:,} per tensor (max_tensor_elements)",
-            ["body"],
-        )
+        raise _over(f"{name} would have {elements:,} elements (shape {tuple(shape)}); this server allows at most "
+                    f"{limits.max_tensor_elements:,} per tensor (max_tensor_elements)")
 
 
 # Stride, padding and dilation beyond this are meaningless for any tensor a server can hold, and
@@ -87,16 +93,13 @@ def check_geometry(geo: Geometry, limits: Limits, *, im2col: bool = False) -> No
     for name, shape in tensors.items():
         _check_size(name, shape, limits)
     if geo.macs > limits.max_macs:
-        raise ApiError(
-            422, "limit_exceeded",
-            f"this problem needs {geo.macs:,} multiply-adds per pass (N*F*Ho*Wo*C*KH*KW with shapes x {geo.x_shape}, "
-            f"w {geo.w_shape}, out {geo.out_shape}); this server allows at most {limits.max_macs:,} (max_macs)",
-            ["body"],
-        )
+        raise _over(f"this problem needs {geo.macs:,} multiply-adds per pass (N*F*Ho*Wo*C*KH*KW with shapes x "
+                    f"{geo.x_shape}, w {geo.w_shape}, out {geo.out_shape}); this server allows at most "
+                    f"{limits.max_macs:,} (max_macs)")
 
 
 def resolve(problem: ProblemIn, limits: Limits, *, im2col: bool = False) -> Convolution:
-    """Validate, check limits, generate what was not sent, and solve. Raises ``ApiError``."""
+    """Validate, check limits, generate what was not sent, and solve. Raises ``ProblemError``."""
     hyper = {"stride": problem.stride, "padding": problem.padding, "dilation": problem.dilation}
     for name in ("x", "w"):
         given, shape = getattr(problem, name), getattr(problem, name + "_shape")
@@ -134,7 +137,7 @@ def resolve(problem: ProblemIn, limits: Limits, *, im2col: bool = False) -> Conv
     try:  # computing: anything but overflow would be a bug of ours, and must not pass as a 4xx
         conv.check_finite()
     except OverflowInProblem as exc:
-        raise ApiError(422, "overflow", str(exc), ["body"]) from None
+        raise ProblemError("overflow", str(exc)) from None
     return conv
 
 
@@ -147,11 +150,11 @@ def solve(problem: ProblemIn, limits: Limits, cache: SolvedCache | None = None, 
     if cache is None:
         return Solved(resolve(problem, limits, im2col=im2col))
     conv = None
-    if all(getattr(problem, name) is None for name in ("x", "w", "b", "grad_out")):
-        key = cache.key_of_fields(problem.model_dump_json())
+    if all(getattr(problem, name) is None for name in ARRAY_FIELDS):
+        key = problem_key(problem)
     else:
         conv = resolve(problem, limits, im2col=im2col)
-        key = cache.key_of_arrays(conv)
+        key = problem_key(problem, conv)
     entry = cache.get(key)
     if entry is not None:
         check_geometry(entry.conv.geo, limits, im2col=im2col)  # limits depend on the request (im2col)
@@ -165,28 +168,27 @@ def check_page(trace: Trace, start: int, limit: int | None, limits: Limits, *, p
     """Validate ``start`` / ``limit`` against the trace and the limits; return the stop step."""
     total = len(trace)
     if trace.terms_per_step > limits.max_step_terms:
-        raise ApiError(
-            422, "limit_exceeded",
-            f"each {trace.phase} step of this problem has {trace.terms_per_step:,} terms; this server allows at most "
-            f"{limits.max_step_terms:,} (max_step_terms)",
-            ["body"],
-        )
+        raise _over(f"each {trace.phase} step of this problem has {trace.terms_per_step:,} terms; this server allows "
+                    f"at most {limits.max_step_terms:,} (max_step_terms)")
     if not 0 <= start <= total:
-        raise ApiError(422, "invalid_query", f"start must be between 0 and {total} (the {trace.phase} trace has "
-                       f"{total} steps), got {start}", ["query", "start"])
+        raise _bad_query(f"start must be between 0 and {total} (the {trace.phase} trace has {total} steps), got {start}",
+                         "start")
     if limit is None:
         return total
     if not paged:
         if limit < 1:
-            raise ApiError(422, "invalid_query", f"limit must be at least 1 (or left out for the whole trace), got {limit}",
-                           ["query", "limit"])
+            raise _bad_query(f"limit must be at least 1 (or left out for the whole trace), got {limit}", "limit")
         return min(total, start + limit)
     most = max(1, min(limits.max_page_steps, limits.max_page_terms // trace.terms_per_step))
     if not 1 <= limit <= most:
-        raise ApiError(
-            422, "invalid_query",
+        raise _bad_query(
             f"limit must be between 1 and {most} (at most {limits.max_page_steps} steps and {limits.max_page_terms:,} "
-            f"terms per page; {trace.terms_per_step} terms per step here), got {limit}",
-            ["query", "limit"],
-        )
+            f"terms per page; {trace.terms_per_step} terms per step here), got {limit}", "limit")
     return min(total, start + limit)
+
+
+def check_select(geo: Geometry, n: int, f: int, c: int) -> None:
+    """The drawn slice: sample ``n``, kernel ``f``, input channel ``c``, each within its axis."""
+    for name, value, size, axis in (("n", n, geo.N, "N"), ("f", f, geo.F, "F"), ("c", c, geo.C, "C")):
+        if value >= size:
+            raise _bad_query(f"{name} must be between 0 and {size - 1} ({axis} = {size}), got {value}", name)

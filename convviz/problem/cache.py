@@ -10,19 +10,35 @@ bounded by an estimate of the bytes its entries hold (``cache_bytes``; 0 turns i
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 
 from ..trace import Convolution, Trace
+from .jsonl import StepWriter, dumps
+from .model import ProblemIn
 
 # Rough bytes an entry holds per element of its main tensors: the float64 array, its JSON
 # text (about 20 bytes a number) and, for traces, a text fragment per cell (about 100 bytes).
 BYTES_PER_ELEMENT = 8 + 20 + 100
 
 
-def dumps(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+#: the problem fields that carry arrays; every other field is a setting
+ARRAY_FIELDS = ("x", "w", "b", "grad_out")
+
+
+def problem_key(problem: ProblemIn, conv: Convolution | None = None) -> str:
+    """The cache key of a problem: every field of the model (so a field added later cannot
+    make two problems share an answer), with explicit arrays replaced by the bytes of the arrays
+    as validated (``conv``: then 2-D and 4-D forms of one array, or 2 and 2.0, share a key)."""
+    settings = problem.model_dump_json(exclude=set(ARRAY_FIELDS) if conv is not None else None)
+    digest = hashlib.sha256(settings.encode())
+    if conv is None:
+        return "fields:" + digest.hexdigest()
+    for name in ARRAY_FIELDS:
+        arr = getattr(conv, name)
+        digest.update(b"|%s%s|" % (name.encode(), repr(arr.shape).encode()))
+        digest.update(arr.tobytes())
+    return "arrays:" + digest.hexdigest()
 
 
 class Solved:
@@ -34,7 +50,7 @@ class Solved:
             getattr(conv, name).flags.writeable = False
         self.conv = conv
         self._json: dict[str, bytes] = {}
-        self._traces: dict[str, Trace] = {}
+        self._writers: dict[str, StepWriter] = {}
         self._lock = threading.Lock()
         g = conv.geo
         elements = 2 * g.N * g.C * g.Hp * g.Wp + 2 * g.N * g.F * g.Ho * g.Wo + g.N * g.F * g.Hg * g.Wg + 3 * g.F * g.C * g.KH * g.KW
@@ -47,35 +63,26 @@ class Solved:
             text = self._json[name] = dumps(getattr(self.conv, name).tolist())
         return text
 
-    def trace(self, phase: str) -> Trace:
+    def writer(self, phase: str) -> StepWriter:
+        """The JSON writer of ``phase``'s trace, one per phase, so its per-cell text fragments
+        serve every later page and stream of this problem."""
         with self._lock:
-            if phase not in self._traces:
-                self._traces[phase] = Trace(self.conv, phase)
-            return self._traces[phase]
+            if phase not in self._writers:
+                self._writers[phase] = StepWriter(Trace(self.conv, phase))
+            return self._writers[phase]
+
+    def trace(self, phase: str) -> Trace:
+        return self.writer(phase).trace
 
 
 class SolvedCache:
-    """A thread-safe LRU of ``Solved`` problems keyed by the problem's canonical JSON."""
+    """A thread-safe LRU of ``Solved`` problems keyed by ``problem_key``."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, Solved] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-
-    @staticmethod
-    def key_of_fields(problem_json: str) -> str:
-        """Key of a generated problem: its fields (shapes, values, seed, stride, ...)."""
-        return "fields:" + hashlib.sha256(problem_json.encode()).hexdigest()
-
-    @staticmethod
-    def key_of_arrays(conv: Convolution) -> str:
-        """Key of a validated problem: its arrays' bytes and its hyper-parameters."""
-        digest = hashlib.sha256(repr((conv.geo.stride, conv.geo.padding, conv.geo.dilation)).encode())
-        for arr in (conv.x, conv.w, conv.b, conv.grad_out):
-            digest.update(repr(arr.shape).encode())
-            digest.update(arr.tobytes())
-        return "arrays:" + digest.hexdigest()
 
     def get(self, key: str) -> Solved | None:
         with self._lock:

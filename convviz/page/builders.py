@@ -1,0 +1,239 @@
+"""One view builder per phase of the registry: what the page draws for a slice (sample n,
+kernel f, input channel c), and which drawn cells share a term.
+
+A builder has two parts. ``plan`` lists the grids from the shapes alone (so the view's size is
+checked before anything is built); ``link`` fills in marks, step numbers and the cells each drawn
+cell stands for, and turns the phase's term sets (``Trace.block``, the same term sets the step
+traces stream) into lists of drawn-cell ids, result first. The page hovers a cell and lights
+every other cell of every term it belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from ..engine import Geometry
+from ..trace import PHASES, Trace
+from .grids import GridPlan, index_texts, plane, vector, x_pad_marks, x_twin, grad_out_pad_marks
+
+if TYPE_CHECKING:
+    from .view import View
+
+#: im2col draws every column of ``cols`` up to this many (C*KH*KW), else channel c's columns only
+MAX_COLS_COLUMNS = 72
+
+
+@dataclass(frozen=True)
+class Builder:
+    plan: Callable[[Geometry, int, int, int], list[GridPlan]]
+    link: Callable[["View"], None]
+    #: terms a step shows on the page when not all of the trace's (the scatter route: channel c's)
+    terms_shown: Callable[[Geometry], int] | None = None
+
+
+# shared grids -------------------------------------------------------------------------------------
+def _x_pad(g: Geometry, n: int, c: int) -> GridPlan:
+    return plane(g, "x_pad", (n, c), "x_pad", f"sample n={n}, channel c={c}; padding {g.padding[0]},{g.padding[1]}")
+
+
+def _w(g: Geometry, f: int, c: int, note: str = "") -> GridPlan:
+    return plane(g, "w", (f, c), "w", f"kernel f={f}, channel c={c}{note}")
+
+
+def _grad_out(g: Geometry, n: int, f: int, role: str = "source") -> GridPlan:
+    return plane(g, "grad_out", (n, f), "grad_out", f"sample n={n}, kernel f={f}", role)
+
+
+def _mark_x_pad(view: "View") -> None:
+    grid = view.grid("x_pad")
+    grid.marks = x_pad_marks(view.geo)
+    grid.twin = x_twin(view.geo, grid.flat)
+
+
+def _mark_result(view: "View") -> None:
+    grid = view.result_grid
+    grid.step = grid.flat.tolist()  # the trace's step k computes the k-th cell, row-major
+
+
+def _terms_of(view: "View", phase: str, ks: np.ndarray):
+    return Trace(view.conv, phase).block(ks)
+
+
+def _result_ids(view: "View", ks: np.ndarray, shape: tuple) -> np.ndarray:
+    """The result cell's id, broadcast over each step's terms."""
+    return np.broadcast_to(view.result_grid.ids_of(ks)[:, None], shape)
+
+
+# forward -----------------------------------------------------------------------------------------
+def plan_forward(g, n, f, c):
+    return [_x_pad(g, n, c), _w(g, f, c), vector("b", g.F, "bias, one per kernel"),
+            plane(g, "out", (n, f), "out", f"sample n={n}, kernel f={f}", "result")]
+
+
+def link_forward(view):
+    g, f, c = view.geo, view.f, view.c
+    _mark_x_pad(view)
+    _mark_result(view)
+    xg, wg, bg, og = (view.grid(t) for t in ("x_pad", "w", "b", "out"))
+    blk = _terms_of(view, "forward", og.flat)
+    keep = np.unravel_index(blk.a, g.x_pad_shape)[1] == c  # this channel's terms
+    res = _result_ids(view, og.flat, blk.a.shape)
+    view.link(res[keep], xg.ids_of(blk.a[keep]), wg.ids_of(blk.b[keep]))
+    view.link(og.ids_of(og.flat), bg.ids_of(np.full(og.flat.size, f)))
+
+
+# grad_x (gather) ---------------------------------------------------------------------------------
+def plan_grad_x(g, n, f, c):
+    return [_grad_out(g, n, f),
+            plane(g, "grad_out_pad", (n, f), "grad_out_pad",
+                  f"grad_out spread by stride {g.stride[0]},{g.stride[1]} and padded"),
+            _w(g, f, c),
+            plane(g, "w_rot", (c, f), "w_rot", f"w[{f},{c}] rotated 180 degrees = w_rot[{c},{f}]"),
+            plane(g, "grad_x", (n, c), "grad_x", f"sample n={n}, channel c={c}", "result")]
+
+
+def link_grad_x(view):
+    g, n, f, c = view.geo, view.n, view.f, view.c
+    _mark_result(view)
+    go, gp, wg, wr, gx = (view.grid(t) for t in ("grad_out", "grad_out_pad", "w", "w_rot", "grad_x"))
+    gp.marks = grad_out_pad_marks(g)
+    _, _, gu, gt = gp.index()
+    real, gi, gj = g.grad_out_pad_to_grad_out(gu, gt)
+    gp.twin = index_texts(real, np.full_like(gi, n), np.full_like(gi, f), gi, gj)
+    rc, rf, rp, rq = wr.index()
+    wr.twin = index_texts(np.ones(rp.shape, bool), *g.w_rot_to_w(rc, rf, rp, rq))
+    blk = _terms_of(view, "grad_x", gx.flat)
+    _, ff, u, t = np.unravel_index(blk.a, g.grad_out_pad_shape)
+    keep = ff == f
+    u, t, a, b = u[keep], t[keep], blk.a[keep], blk.b[keep]
+    real, i, j = g.grad_out_pad_to_grad_out(u, t)
+    go_ids = np.where(real, go.ids_of(np.ravel_multi_index((n, f, i, j), g.out_shape)), -1)
+    w_ids = wg.ids_of(np.ravel_multi_index(g.w_rot_to_w(*np.unravel_index(b, g.w_rot_shape)), g.w_shape))
+    res = _result_ids(view, gx.flat, keep.shape)[keep]
+    view.link(res, gp.ids_of(a), go_ids, wr.ids_of(b), w_ids)
+
+
+# grad_x (scatter) --------------------------------------------------------------------------------
+def plan_grad_x_scatter(g, n, f, c):
+    return [_grad_out(g, n, f, "result"), _w(g, f, c, " (not rotated)"),
+            plane(g, "grad_x", (n, c), "grad_x", f"sample n={n}, channel c={c}")]
+
+
+def link_grad_x_scatter(view):
+    """One step per grad_out cell, spread over its window with w (not rotated)."""
+    g, c = view.geo, view.c
+    _mark_result(view)  # scatter step k spreads the k-th grad_out cell
+    go, wg, gx = (view.grid(t) for t in ("grad_out", "w", "grad_x"))
+    blk = _terms_of(view, "grad_x_scatter", go.flat)
+    keep = np.unravel_index(blk.b, g.w_shape)[1] == c
+    n_, c_, hp, wp = np.unravel_index(blk.cells[2][keep], g.x_pad_shape)
+    inside, h, v = g.x_pad_to_x(hp, wp)
+    target = np.ravel_multi_index((n_, c_, np.clip(h, 0, g.H - 1), np.clip(v, 0, g.W - 1)), g.x_shape)
+    gx_ids = np.where(inside, gx.ids_of(target), -1)
+    view.link(_result_ids(view, go.flat, keep.shape)[keep], wg.ids_of(blk.b[keep]), gx_ids)
+
+
+# grad_w ------------------------------------------------------------------------------------------
+def plan_grad_w(g, n, f, c):
+    return [_x_pad(g, n, c), _grad_out(g, n, f),
+            plane(g, "grad_w", (f, c), "grad_w", f"kernel f={f}, channel c={c}", "result")]
+
+
+def link_grad_w(view):
+    g, n = view.geo, view.n
+    _mark_x_pad(view)
+    _mark_result(view)
+    xg, go, gw = (view.grid(t) for t in ("x_pad", "grad_out", "grad_w"))
+    blk = _terms_of(view, "grad_w", gw.flat)
+    keep = np.unravel_index(blk.a, g.out_shape)[0] == n  # this sample's terms
+    res = _result_ids(view, gw.flat, keep.shape)[keep]
+    view.link(res, go.ids_of(blk.a[keep]), xg.ids_of(blk.b[keep]))
+
+
+# grad_b ------------------------------------------------------------------------------------------
+def plan_grad_b(g, n, f, c):
+    return [_grad_out(g, n, f), vector("grad_b", g.F, "one per kernel: the sum of its grad_out over n, i, j", "result")]
+
+
+def link_grad_b(view):
+    g, n, f = view.geo, view.n, view.f
+    _mark_result(view)
+    go, gb = view.grid("grad_out"), view.grid("grad_b")
+    blk = _terms_of(view, "grad_b", np.array([f]))
+    keep = np.unravel_index(blk.a, g.out_shape)[0] == n
+    view.link(np.full(int(keep.sum()), gb.offset + f), go.ids_of(blk.a[keep]))
+
+
+# im2col ------------------------------------------------------------------------------------------
+def _im2col_columns(g: Geometry, c: int) -> np.ndarray:
+    """The columns of cols drawn: all of them, or channel c's when there are too many."""
+    K = g.C * g.KH * g.KW
+    return np.arange(K) if K <= MAX_COLS_COLUMNS else c * g.KH * g.KW + np.arange(g.KH * g.KW)
+
+
+def plan_im2col(g, n, f, c):
+    K = g.C * g.KH * g.KW
+    columns = _im2col_columns(g, c)
+    rows = n * g.Ho * g.Wo + np.arange(g.Ho * g.Wo)  # this sample's windows
+    cc, pp, qq = np.unravel_index(columns, (g.C, g.KH, g.KW))
+    col_labels = [f"c{a} ({b + 1},{d + 1})" if g.C > 1 else f"({b + 1},{d + 1})" for a, b, d in zip(cc, pp, qq)]
+    ii, jj = np.unravel_index(np.arange(g.Ho * g.Wo), (g.Ho, g.Wo))
+    row_labels = [f"({a + 1},{b + 1})" for a, b in zip(ii.tolist(), jj.tolist())]
+    ff = np.arange(g.F)
+    f_labels = [f"f{v}" for v in ff.tolist()]
+    cols = GridPlan("cols", "cols", f"im2col of sample n={n}: one row per window (i, j), one column per (c, p, q)",
+                    rows.size, columns.size, lambda: (rows[:, None] * K + columns[None, :]).ravel(),
+                    row_labels=row_labels, col_labels=col_labels)
+    # w_mat (C*KH*KW x F): each cell is a cell of w, drawn as such
+    w_mat = GridPlan("w", "w_mat", "the kernels as columns: column f is w[f] unrolled", columns.size, g.F,
+                     lambda: np.ravel_multi_index((ff[None, :], cc[:, None], pp[:, None], qq[:, None]),
+                                                  g.w_shape).ravel(),
+                     row_labels=col_labels, col_labels=f_labels)
+    out = GridPlan("out", "out", "out unrolled = cols @ w_mat + b (row (i, j), column f)", ii.size, g.F,
+                   lambda: np.ravel_multi_index((n, ff[None, :], ii[:, None], jj[:, None]), g.out_shape).ravel(),
+                   "result", row_labels=row_labels, col_labels=f_labels)
+    return [_x_pad(g, n, c), cols, w_mat, vector("b", g.F, "added to every row"), out]
+
+
+def link_im2col(view):
+    g, n, c = view.geo, view.n, view.c
+    K = g.C * g.KH * g.KW
+    columns = _im2col_columns(g, c)
+    if columns.size < K:
+        view.notes.append(f"cols has {K} columns (C*KH*KW); showing channel c={c}'s {columns.size}. "
+                          "Each output still sums every channel.")
+    _mark_x_pad(view)
+    xg, colsg, wm, bg, og = (view.grid(t) for t in ("x_pad", "cols", "w_mat", "b", "out"))
+    rr, kk = np.unravel_index(colsg.flat, g.cols_shape)
+    rn, ri, rj = np.unravel_index(rr, (g.N, g.Ho, g.Wo))
+    kc, kp, kq = np.unravel_index(kk, (g.C, g.KH, g.KW))
+    colsg.twin = x_twin(g, np.ravel_multi_index((rn, kc, *g.tap(ri, rj, kp, kq)), g.x_pad_shape))
+    out_flat = og.flat
+    og.step = out_flat.tolist()  # forward step order
+    blk = _terms_of(view, "forward", out_flat)
+    t_idx = np.arange(K)[None, :]  # term t of a forward step is column t of cols (c, p, q row-major)
+    _, f_, i_, j_ = np.unravel_index(out_flat, g.out_shape)
+    r = (n * g.Ho + i_) * g.Wo + j_
+    cols_of_term = r[:, None] * K + t_idx
+    res = _result_ids(view, out_flat, blk.a.shape)
+    drawn = np.isin(np.broadcast_to(t_idx, blk.a.shape), columns)
+    x_ids = np.where(np.unravel_index(blk.a, g.x_pad_shape)[1] == c, xg.ids_of(blk.a), -1)
+    view.link(res[drawn], colsg.ids_of(cols_of_term[drawn]), x_ids[drawn], wm.ids_of(blk.b[drawn]))
+    view.link(og.ids_of(out_flat), bg.ids_of(f_))
+
+
+#: the view builder of every phase of the registry
+BUILDERS: dict[str, Builder] = {
+    "forward": Builder(plan_forward, link_forward),
+    "grad_x": Builder(plan_grad_x, link_grad_x),
+    "grad_x_scatter": Builder(plan_grad_x_scatter, link_grad_x_scatter, terms_shown=lambda g: g.KH * g.KW),
+    "grad_w": Builder(plan_grad_w, link_grad_w),
+    "grad_b": Builder(plan_grad_b, link_grad_b),
+    "im2col": Builder(plan_im2col, link_im2col),
+}
+
+if set(BUILDERS) != set(PHASES):  # a phase without a view (or a view without a phase) is a bug of ours
+    raise RuntimeError(f"view builders {sorted(BUILDERS)} do not match the phase registry {sorted(PHASES)}")

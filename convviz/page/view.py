@@ -1,0 +1,137 @@
+"""What the page draws for one phase and one slice (sample n, kernel f, input channel c): the
+grids, and which drawn cells share a term; and the scatter route's steps with running sums.
+
+All index arithmetic of the convolution happens in Python (the page only draws): each drawn
+cell gets a number (its *id*: grids in order, row-major inside each), and a term is the list of
+ids of the drawn cells it involves (result first).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import Geometry
+from ..problem import Limits, ProblemError, check_select
+from ..trace import Convolution, Trace, phase as registry_entry
+from .builders import BUILDERS
+from .grids import Grid, GridPlan
+
+
+def plan(geo: Geometry, phase: str, n: int, f: int, c: int) -> list[GridPlan]:
+    """The grids the view of ``phase`` for slice (n, f, c) will draw, from the shapes alone."""
+    return BUILDERS[phase].plan(geo, n, f, c)
+
+
+class View:
+    """The drawing of ``phase`` for the slice (n, f, c) of ``conv``, built from its ``plans``."""
+
+    def __init__(self, conv: Convolution, phase: str, n: int = 0, f: int = 0, c: int = 0,
+                 plans: list[GridPlan] | None = None):
+        self.entry = registry_entry(phase)
+        check_select(conv.geo, n, f, c)
+        self.conv, self.geo, self.phase, self.n, self.f, self.c = conv, conv.geo, phase, n, f, c
+        self.notes: list[str] = []
+        self.terms: list[list[int]] = []
+        self.grids: list[Grid] = []
+        for p in plans if plans is not None else plan(conv.geo, phase, n, f, c):
+            self.grids.append(Grid.from_plan(p, conv, offset=sum(gr.rows * gr.cols for gr in self.grids)))
+        self._by_title = {gr.title: gr for gr in self.grids}
+        BUILDERS[phase].link(self)
+
+    def grid(self, title: str) -> Grid:
+        return self._by_title[title]
+
+    @property
+    def result_grid(self) -> Grid:
+        return next(gr for gr in self.grids if gr.role == "result")
+
+    def link(self, *id_columns: np.ndarray) -> None:
+        """Append terms: one per row of the columns, result first; a term is kept when its result
+        is drawn, with its other drawn cells (undrawn ones, -1, left out)."""
+        table = np.stack([np.asarray(col).ravel() for col in id_columns], axis=1)
+        table = table[table[:, 0] >= 0]
+        for row in table.tolist():
+            term = [v for v in row if v >= 0]
+            if len(term) > 1:
+                self.terms.append(term)
+
+    # output -------------------------------------------------------------------------------
+    @property
+    def trace(self) -> Trace:
+        """The trace whose steps this view's player shows."""
+        return Trace(self.conv, self.entry.plays)
+
+    @property
+    def first_step(self) -> int:
+        """The first step whose result cell lies in the drawn slice (where the player starts)."""
+        if self.entry.result == "grad_b":
+            return self.f  # grad_b's drawn slice is one cell of it
+        return int(self.result_grid.flat.min())
+
+    @property
+    def terms_per_step(self) -> int:
+        shown = BUILDERS[self.phase].terms_shown
+        return shown(self.geo) if shown else self.trace.terms_per_step
+
+    def as_dict(self, *, name: str | None = None) -> dict:
+        """``name``: the phase as the request named it (``grad_x`` with ``scatter=true`` is the
+        grad_x_scatter view under its old name)."""
+        return {
+            "phase": name or self.phase, "scatter": self.entry.variant_of is not None,
+            "select": {"n": self.n, "f": self.f, "c": self.c},
+            "geometry": self.geo.as_dict(), "total": len(self.trace), "notes": self.notes,
+            "terms_per_step": self.terms_per_step, "first_step": self.first_step,
+            "grids": [gr.as_dict() for gr in self.grids], "terms": self.terms,
+        }
+
+
+def build_view(conv: Convolution, phase: str, n: int, f: int, c: int, limits: Limits) -> View:
+    """The view, refused (``ProblemError``) when its plan draws more than ``max_view_cells``."""
+    check_select(conv.geo, n, f, c)
+    plans = plan(conv.geo, phase, n, f, c)
+    cells = sum(p.size for p in plans)
+    if cells > limits.max_view_cells:
+        raise ProblemError("limit_exceeded", f"the {phase} view of this problem would draw {cells:,} cells; the page "
+                           f"draws at most {limits.max_view_cells:,}: use a smaller H, W or kernel")
+    return View(conv, phase, n, f, c, plans)
+
+
+# the scatter route's steps, with running sums ------------------------------------------------------
+def scatter_steps(conv: Convolution, start: int, stop: int, n: int, c: int) -> list[dict]:
+    """grad_x_scatter steps ``start .. stop-1`` with channel ``c``'s terms only, and ``partial``:
+    the drawn slice grad_x[n, c] (row-major) after this step and every earlier one."""
+    g = conv.geo
+    (ph, pw) = g.padding
+    # grad_x_pad[n, c] after steps 0 .. start-1: the scatter of the grad_out cells before `start`
+    before = (np.arange(conv.grad_out.size) < start).reshape(g.out_shape)
+    masked = np.where(before, conv.grad_out, 0.0)[n]  # (F, Ho, Wo)
+    acc = np.zeros((g.Hp, g.Wp))
+    for p in range(g.KH):
+        for q in range(g.KW):
+            acc[g.tap_slices(p, q)] += np.tensordot(conv.w[:, c, p, q], masked, axes=(0, 0))
+    trace = Trace(conv, "grad_x_scatter")
+    steps = []
+    for blk in trace.blocks(start, stop):
+        for rec in trace.records(blk):
+            rec["terms"] = [t for t in rec["terms"] if t["w"][1] == c]  # the drawn channel's terms
+            if rec["at"][0] == n:
+                for t in rec["terms"]:
+                    acc[t["x_pad"][2], t["x_pad"][3]] += t["product"]
+            rec["partial"] = acc[ph: ph + g.H, pw: pw + g.W].ravel().tolist()
+            steps.append(rec)
+    return steps
+
+
+def check_scatter_page(conv: Convolution, start: int, limit: int, limits: Limits) -> int:
+    """Validate a page of the scatter route; return its stop step."""
+    g, total = conv.geo, conv.grad_out.size  # one step per grad_out cell
+    if start > total:
+        raise ProblemError("invalid_query", f"start must be between 0 and {total} (the scatter route has {total} "
+                           f"steps), got {start}", param="start")
+    if limit > limits.max_scatter_steps:
+        raise ProblemError("invalid_query", f"limit must be between 1 and {limits.max_scatter_steps} "
+                           f"(max_scatter_steps), got {limit}", param="limit")
+    if g.KH * g.KW * min(limit, total - start) > limits.max_page_terms:
+        raise ProblemError("limit_exceeded", f"limit {limit} x {g.KH * g.KW} terms per step is over "
+                           f"max_page_terms ({limits.max_page_terms:,}); ask for fewer steps", param="limit")
+    return min(total, start + limit)

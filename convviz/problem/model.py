@@ -1,0 +1,67 @@
+"""The problem model: what a client (the API, the CLI, a script) asks convviz to solve.
+
+Explicit arrays, or shapes plus a value kind and a seed. Validated by pydantic at the boundary;
+``resolve.py`` turns it into a solved ``Convolution``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from ..trace import VALUE_KINDS
+
+ValueKind = Literal[VALUE_KINDS]  # type: ignore[valid-type]
+
+
+def _nested(rank_note: str) -> dict:
+    """JSON schema of a 1- to 4-deep array of numbers."""
+    number = {"type": "number"}
+    levels = [number]
+    for _ in range(4):
+        levels.append({"type": "array", "items": levels[-1]})
+    return {"anyOf": levels[2:] if "2-D" in rank_note else levels[1:], "description": rank_note}
+
+
+TensorIn = Annotated[Any, Field(json_schema_extra=_nested("4-D, or a 2-D matrix for a single sample and channel"))]
+IntPair = Union[StrictInt, Annotated[list[StrictInt], Field(min_length=2, max_length=2)]]
+
+
+class ProblemIn(BaseModel):
+    """A convolution problem: explicit arrays, or shapes plus a value kind and a seed.
+
+    Give ``x`` or ``x_shape``, and ``w`` or ``w_shape``. When both ``x`` and ``w`` are given
+    explicitly, a missing ``b`` is zeros and a missing ``grad_out`` is ones (the gradient of
+    ``L = sum(out)``); otherwise the missing ones are generated from ``values`` and ``seed`` too.
+    A 2-D ``x`` (H x W) and ``w`` (KH x KW) mean N = C = F = 1.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {"x": [[1, 2, 0], [0, 1, 3], [2, 1, 0]], "w": [[1, -1], [2, 0]]},
+                {"x_shape": [10, 32, 14, 14], "w_shape": [16, 32, 3, 3], "padding": 1, "values": "normal", "seed": 0},
+            ]
+        },
+    )
+
+    x: Optional[TensorIn] = Field(None, description="Input, N x C x H x W (or H x W).")
+    w: Optional[TensorIn] = Field(None, description="Kernels, F x C x KH x KW (or KH x KW).")
+    b: Optional[list[float]] = Field(None, description="Bias, one per kernel (F).")
+    grad_out: Optional[TensorIn] = Field(None, description="Upstream gradient dL/d out, N x F x Ho x Wo (or Ho x Wo).")
+    x_shape: Optional[Annotated[list[StrictInt], Field(min_length=2, max_length=4)]] = Field(
+        None, description="[N, C, H, W] (or [H, W]) to generate x instead of sending it."
+    )
+    w_shape: Optional[Annotated[list[StrictInt], Field(min_length=2, max_length=4)]] = Field(
+        None, description="[F, C, KH, KW] (or [KH, KW]) to generate w instead of sending it."
+    )
+    values: ValueKind = Field(
+        "integers", description="Kind of generated values: integers in [-3, 3], standard normal, or ones."
+    )
+    seed: Annotated[StrictInt, Field(ge=0, le=2**32 - 1)] = Field(0, description="Seed of the generated values.")
+    stride: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
+    padding: IntPair = Field(0, description="An integer >= 0 or [vertical, horizontal], at most 2**31 - 1.")
+    dilation: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
