@@ -4,7 +4,8 @@ The truths: "Which inputs feed which outputs" enumerated by one plain loop over 
 (n, f, i, j, c, p, q) of the forward pass and inverted for the gradients; x_pad and
 grad_out_pad built here cell by cell from MATH.md's definitions; a plain-loop convolution and
 backward; and the tutorial's worked example written out symbol by symbol. Each step is read
-through its JSON text (``Trace.steps``), so what is checked is what a client receives.
+through its JSON text (``StepWriter``, what a client receives) and must equal the record
+``Trace.steps`` gives.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ def check_phase(cv: Convolution, ref: Reference, phase: str) -> list[dict]:
     trace = Trace(cv, phase)
     result = ref.result(phase)
     assert len(trace) == result.size
-    steps = trace.steps()
+    steps = [json.loads(line) for lines in StepWriter(trace).json_lines(0, len(trace)) for line in lines]
+    assert steps == trace.steps()
     assert len(steps) == result.size
     per_step = {"forward": d["C"] * KH * KW, "grad_x": d["F"] * KH * KW,
                 "grad_w": d["N"] * d["Ho"] * d["Wo"], "grad_b": d["N"] * d["Ho"] * d["Wo"]}[phase]
@@ -283,6 +285,46 @@ def check_phase(cv: Convolution, ref: Reference, phase: str) -> list[dict]:
 def test_every_step_matches_math_md(phase, c):
     cv, ref = solve(c)
     check_phase(cv, ref, phase)
+
+
+@with_examples
+@given(c=configs())
+@SETTINGS
+def test_grad_x_scatter_steps_spread_each_grad_out_with_the_unrotated_kernel(c):
+    """grad_x_scatter: step k spreads grad_out cell k over its window with w as it is; every
+    term says which x_pad cell it lands on and which grad_x cell that is (null on padding);
+    adding every step's products where they land gives grad_x (MATH.md, "Scatter")."""
+    cv, ref = solve(c)
+    d = ref.dims
+    sh, sw, ph, pw, dh, dw = ref.hyper
+    trace = Trace(cv, "grad_x_scatter")
+    assert len(trace) == ref.grad_out.size and trace.terms_per_step == d["C"] * d["KH"] * d["KW"]
+    steps = [json.loads(line) for lines in StepWriter(trace).json_lines(0, len(trace)) for line in lines]
+    assert steps == trace.steps()
+    spread = np.zeros(ref.x.shape)
+    received = {k: [] for k in np.ndindex(ref.x.shape)}
+    for k, s in enumerate(steps):
+        n, f, i, j = (int(a) for a in np.unravel_index(k, ref.grad_out.shape))
+        assert s["index"] == k and s["at"] == [n, f, i, j] and "bias" not in s
+        assert s["value"] == ref.grad_out[n, f, i, j]
+        want = []
+        for cc in range(d["C"]):
+            for p in range(d["KH"]):
+                for q in range(d["KW"]):
+                    hp, wp = i * sh + p * dh, j * sw + q * dw
+                    inside = 0 <= hp - ph < d["H"] and 0 <= wp - pw < d["W"]
+                    want.append({"grad_out": [n, f, i, j], "grad_out_value": ref.grad_out[n, f, i, j],
+                                 "w": [f, cc, p, q], "w_value": ref.w[f, cc, p, q], "x_pad": [n, cc, hp, wp],
+                                 "grad_x": [n, cc, hp - ph, wp - pw] if inside else None,
+                                 "product": ref.grad_out[n, f, i, j] * ref.w[f, cc, p, q]})
+        assert s["terms"] == want
+        for tm in s["terms"]:
+            if tm["grad_x"] is not None:
+                spread[t(tm["grad_x"])] += tm["product"]
+                received[t(tm["grad_x"])].append((t(tm["grad_out"]), t(tm["w"])))
+    scale = np.abs(ref.grad_out).sum() * np.abs(ref.w).max() + 1e-300
+    assert np.allclose(spread, ref.grad_x, rtol=0, atol=1e-12 * scale)
+    assert {k: sorted(v) for k, v in received.items()} == {k: sorted(v) for k, v in ref.grad_x_terms.items()}
 
 
 # ---------------------------------------------------------------------------------------------

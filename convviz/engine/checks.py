@@ -29,11 +29,12 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     return arr
 
 
-def check_problem(x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=1):
+def check_problem(x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=1, need_grad_out=False):
     """Validate one convolution problem.
 
     Returns ``(x, w, b, grad_out, geo)`` as float64 arrays: ``x`` (N, C, H, W), ``w``
-    (F, C, KH, KW), ``b`` (F,) or ``None``, ``grad_out`` (N, F, Ho, Wo) or ``None``.
+    (F, C, KH, KW), ``b`` (F,) or ``None``, ``grad_out`` (N, F, Ho, Wo) or ``None`` (refused
+    when ``need_grad_out``: the backward passes).
     """
     x = as_float_array(x, "x", 4)
     w = as_float_array(w, "w", 4)
@@ -42,6 +43,8 @@ def check_problem(x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=
         b = as_float_array(b, "b", 1)
         if b.shape != (geo.F,):
             raise ValueError(f"b must have shape ({geo.F},) (one bias per kernel), got shape {b.shape}")
+    if grad_out is None and need_grad_out:
+        raise ValueError(f"grad_out is required: an array of shape (N, F, Ho, Wo) = {geo.out_shape}")
     if grad_out is not None:
         grad_out = as_float_array(grad_out, "grad_out", 4)
         if grad_out.shape != geo.out_shape:

@@ -49,11 +49,8 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
     """x (N, C, H, W), w (F, C, KH, KW), grad_out (N, F, Ho, Wo)
     -> (grad_x (N, C, H, W), grad_w (F, C, KH, KW), grad_b (F,))."""
     x, w, _, grad_out, geo = check_problem(
-        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation
+        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation, need_grad_out=True
     )
-    if grad_out is None:
-        raise ValueError("grad_out is required: an array of shape (N, F, Ho, Wo) = %s" % (geo.out_shape,))
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
     cols_t = _columns_t(pad_input(x, geo), geo)  # C*KH*KW, N*Ho*Wo
     # grad_out with its columns in the order of cols_t's: (F, N*Ho*Wo), a small copy.
     g = np.ascontiguousarray(grad_out.transpose(1, 0, 2, 3)).reshape(geo.F, -1)
@@ -79,8 +76,7 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
     grad_x_pad = np.zeros((geo.C, geo.N, geo.Hp, geo.Wp))
     for p in range(geo.KH):
         for q in range(geo.KW):
-            grad_x_pad[:, :, p * dh : p * dh + (geo.Ho - 1) * sh + 1 : sh,
-                             q * dw : q * dw + (geo.Wo - 1) * sw + 1 : sw] += d_cols[:, p, q]
+            grad_x_pad[(..., *geo.tap_slices(p, q))] += d_cols[:, p, q]
     ph, pw = geo.padding
     grad_x = grad_x_pad[:, :, ph : ph + geo.H, pw : pw + geo.W].transpose(1, 0, 2, 3)
     return np.ascontiguousarray(grad_x), grad_w, grad_b

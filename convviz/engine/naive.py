@@ -38,10 +38,8 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
     ``grad_x`` uses the gather form: a correlation of ``grad_out_pad`` with ``w_rot``.
     """
     x, w, _, grad_out, geo = check_problem(
-        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation
+        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation, need_grad_out=True
     )
-    if grad_out is None:
-        raise ValueError("grad_out is required: an array of shape (N, F, Ho, Wo) = %s" % (geo.out_shape,))
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     x_pad = pad_input(x, geo)
 
@@ -79,10 +77,8 @@ def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1) -> np.nda
     x (N, C, H, W), w (F, C, KH, KW), grad_out (N, F, Ho, Wo) -> grad_x (N, C, H, W).
     """
     x, w, _, grad_out, geo = check_problem(
-        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation
+        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation, need_grad_out=True
     )
-    if grad_out is None:
-        raise ValueError("grad_out is required: an array of shape (N, F, Ho, Wo) = %s" % (geo.out_shape,))
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     (ph, pw) = geo.padding
     grad_x_pad = np.zeros(geo.x_pad_shape)

@@ -11,7 +11,7 @@ every other cell of every term it belongs to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -19,17 +19,16 @@ from ..engine import Geometry
 from ..trace import PHASES, Trace
 from .grids import GridPlan, index_texts, plane, vector, x_pad_marks, x_twin, grad_out_pad_marks
 
-if TYPE_CHECKING:
-    from .view import View
-
 #: im2col draws every column of ``cols`` up to this many (C*KH*KW), else channel c's columns only
 MAX_COLS_COLUMNS = 72
 
 
+# A link function receives the ``view.View`` being built (its grids made from the plan) and adds
+# to it; it is not imported here, so the two modules do not import each other.
 @dataclass(frozen=True)
 class Builder:
     plan: Callable[[Geometry, int, int, int], list[GridPlan]]
-    link: Callable[["View"], None]
+    link: Callable[["view.View"], None]
     #: terms a step shows on the page when not all of the trace's (the scatter route: channel c's)
     terms_shown: Callable[[Geometry], int] | None = None
 
@@ -47,22 +46,22 @@ def _grad_out(g: Geometry, n: int, f: int, role: str = "source") -> GridPlan:
     return plane(g, "grad_out", (n, f), "grad_out", f"sample n={n}, kernel f={f}", role)
 
 
-def _mark_x_pad(view: "View") -> None:
+def _mark_x_pad(view: "view.View") -> None:
     grid = view.grid("x_pad")
     grid.marks = x_pad_marks(view.geo)
     grid.twin = x_twin(view.geo, grid.flat)
 
 
-def _mark_result(view: "View") -> None:
+def _mark_result(view: "view.View") -> None:
     grid = view.result_grid
     grid.step = grid.flat.tolist()  # the trace's step k computes the k-th cell, row-major
 
 
-def _terms_of(view: "View", phase: str, ks: np.ndarray):
+def _terms_of(view: "view.View", phase: str, ks: np.ndarray):
     return Trace(view.conv, phase).block(ks)
 
 
-def _result_ids(view: "View", ks: np.ndarray, shape: tuple) -> np.ndarray:
+def _result_ids(view: "view.View", ks: np.ndarray, shape: tuple) -> np.ndarray:
     """The result cell's id, broadcast over each step's terms."""
     return np.broadcast_to(view.result_grid.ids_of(ks)[:, None], shape)
 

@@ -1,5 +1,4 @@
-"""Step traces as JSON text, fast enough to stream millions of terms; and the JSON Lines of a
-trace: a ``meta`` event, one ``step`` event per step, an ``end`` event.
+"""Step traces as JSON text, fast enough to stream millions of terms.
 
 A dict per term and ``json.dumps`` cost several microseconds a term; the tutorial's layer has
 nine million. But a term is a few tensor cells and their product, and the text a cell
@@ -9,22 +8,16 @@ source reports (``convviz.trace.cells``: the same fields ``Trace.records`` gives
 a term is ``{`` + its fragments + ``"product":`` + repr(product) + ``}``. Floats are written
 with ``repr`` (shortest round-trip form): ``json.loads`` gives back exactly the engine's
 numbers. Values are finite (``Convolution`` refuses overflow), so no ``NaN`` reaches the text.
-
-One generator (``jsonl_chunks``) serves both ``POST /api/v1/trace/{phase}/stream`` and
-``convviz trace``, so the two print the same bytes.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from ..trace import Block, CellSource, Trace
-
-if TYPE_CHECKING:  # the cache holds writers; the writer only reads the cache's entries
-    from .cache import Solved
 
 
 def dumps(obj) -> bytes:
@@ -146,18 +139,3 @@ class StepWriter:
         head += '"terms":['
         return [head % row for row in rows]
 
-
-def jsonl_chunks(entry: "Solved", phase: str, start: int, stop: int) -> Iterator[bytes]:
-    """Steps ``start .. stop-1`` of ``phase`` as JSON Lines, one chunk of lines at a time; each
-    chunk is computed only when asked for, so a reader that stops stops the work."""
-    writer = entry.writer(phase)
-    trace = writer.trace
-    meta = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
-            "terms_per_step": trace.terms_per_step, "geometry": entry.conv.geo.as_dict()}
-    tensors = json_object({name: entry.tensor_json(name) for name in trace.entry.tensors})
-    yield dumps(meta)[:-1] + b',"tensors":' + tensors + b"}\n"
-    count = 0
-    for lines in writer.json_lines(start, stop, event="step"):
-        count += len(lines)
-        yield ("\n".join(lines) + "\n").encode()
-    yield dumps({"event": "end", "count": count}) + b"\n"
