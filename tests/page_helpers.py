@@ -1,8 +1,8 @@
-"""Independent truth for the page's tests, written from MATH.md alone (not from convviz code):
+"""Independent truth for the page's tests, written from docs/conventions.md alone (not from convviz code):
 which cells each phase's view draws for a slice (n, f, c), the term sets that link them
-("Which inputs feed which outputs"), and the forward / scatter sums as plain loops.
+("Term sets"), and the forward / scatter sums as plain loops.
 
-A cell is ``(tensor, "i,j,k,l")``. A *term* is the set of drawn cells one product of MATH.md's
+A cell is ``(tensor, "i,j,k,l")``. A *term* is the set of drawn cells one product of docs/conventions.md's
 sums involves (its result first). Hovering a cell highlights every other drawn cell of every
 term it belongs to: ``neighbours(terms)``.
 """
@@ -29,7 +29,7 @@ class Geo:
     dh: int = 1
     dw: int = 1
 
-    # MATH.md, "Output size"
+    # docs/conventions.md, "Output size"
     @property
     def Ho(self):
         return (self.H + 2 * self.ph - self.dh * (self.KH - 1) - 1) // self.sh + 1
@@ -78,7 +78,7 @@ def key(*ix) -> str:
 
 
 def grad_out_of_pad(g: Geo, n, f, u, t):
-    """The grad_out cell a grad_out_pad cell holds, or None for an inserted zero (MATH.md steps 1-2)."""
+    """The grad_out cell a grad_out_pad cell holds, or None for an inserted zero (docs/conventions.md steps 1-2)."""
     du, dt = u - g.top, t - g.left
     if du < 0 or dt < 0 or du % g.sh or dt % g.sw:
         return None
@@ -121,7 +121,7 @@ def drawn(g: Geo, phase: str, n: int, f: int, c: int, scatter: bool = False) -> 
 
 
 def terms(g: Geo, phase: str, n: int, f: int, c: int, scatter: bool = False) -> list[list]:
-    """MATH.md's terms for the slice, each as the list of cells it involves, restricted to drawn cells."""
+    """docs/conventions.md's terms for the slice, each as the list of cells it involves, restricted to drawn cells."""
     out = []
     shown = drawn(g, phase, n, f, c, scatter)
 
@@ -172,7 +172,7 @@ def neighbours(term_list: list[list]) -> dict:
 
 
 def grad_x_feeders(g: Geo, n, f, c, h, v) -> set:
-    """MATH.md's scatter-side statement: grad_x[n,c,h,v] receives grad_out[n,f,i,j]*w[f,c,p,q] for
+    """docs/conventions.md's scatter-side statement: grad_x[n,c,h,v] receives grad_out[n,f,i,j]*w[f,c,p,q] for
     every (i,j,p,q) with i*sh + p*dh = h + ph and j*sw + q*dw = v + pw (one kernel f)."""
     cells = set()
     for i, j, p, q in product(range(g.Ho), range(g.Wo), range(g.KH), range(g.KW)):
@@ -193,7 +193,7 @@ def forward_value(g: Geo, x, w, b, n, f, i, j) -> float:
 
 
 def scatter_grad_x(g: Geo, w, grad_out, upto: int | None = None):
-    """grad_x by MATH.md's scatter form, adding only the first ``upto`` grad_out cells (row-major)."""
+    """grad_x by docs/conventions.md's scatter form, adding only the first ``upto`` grad_out cells (row-major)."""
     gx = [[[[0.0] * g.W for _ in range(g.H)] for _ in range(g.C)] for _ in range(g.N)]
     for k, (n, f, i, j) in enumerate(product(range(g.N), range(g.F), range(g.Ho), range(g.Wo))):
         if upto is not None and k >= upto:

@@ -12,7 +12,7 @@ from convviz.trace import Convolution
 
 
 def reference_out(x, w):
-    """Valid cross-correlation, stride 1, no padding, one channel: MATH.md's forward by loops."""
+    """Valid cross-correlation, stride 1, no padding, one channel: docs/conventions.md's forward by loops."""
     H, W, KH, KW = len(x), len(x[0]), len(w), len(w[0])
     return [[sum(x[i + p][j + q] * w[p][q] for p in range(KH) for q in range(KW))
              for j in range(W - KW + 1)] for i in range(H - KH + 1)]

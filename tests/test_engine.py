@@ -1,7 +1,7 @@
 """Tests of the convolution engine (naive and fast) against truths that do not come from it.
 
-The truths: the tutorial's worked example written out symbol by symbol (MATH.md, last
-section), a reference written here in plain loops straight from MATH.md's formulas, central
+The truths: the tutorial's worked example written out symbol by symbol (docs/conventions.md, last
+section), a reference written here in plain loops straight from docs/conventions.md's formulas, central
 finite differences of a scalar loss, and PyTorch when it is installed. Nothing here compares
 the engine with numbers it printed itself.
 """
@@ -22,7 +22,7 @@ ENGINES = [pytest.param(naive, id="naive"), pytest.param(fast, id="fast")]
 
 
 # ---------------------------------------------------------------------------------------------
-# An independent reference: MATH.md's formulas as plain loops (no engine helper is used).
+# An independent reference: docs/conventions.md's formulas as plain loops (no engine helper is used).
 # ---------------------------------------------------------------------------------------------
 
 def pair(v):
@@ -30,7 +30,7 @@ def pair(v):
 
 
 def out_size(H, W, KH, KW, stride, padding, dilation):
-    """MATH.md, "Output size": Ho = floor((H + 2ph - dh(KH-1) - 1) / sh) + 1, likewise Wo."""
+    """docs/conventions.md, "Output size": Ho = floor((H + 2ph - dh(KH-1) - 1) / sh) + 1, likewise Wo."""
     (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
     return (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1, (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
 
@@ -63,7 +63,7 @@ def ref_forward(x, w, b, stride, padding, dilation):
 
 
 def ref_backward(x, w, grad_out, stride, padding, dilation):
-    """Every term of the forward sum, differentiated on its own (MATH.md, "Which inputs feed
+    """Every term of the forward sum, differentiated on its own (docs/conventions.md, "Which inputs feed
     which outputs"): grad_out[n,f,i,j] flows to w[f,c,p,q] times the x_pad cell it read, and to
     that x_pad cell times w[f,c,p,q], which is a cell of x unless it is padding."""
     (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
@@ -295,7 +295,7 @@ def test_engines_match_reference_and_finite_differences(prob):
 @settings(max_examples=80, deadline=None)
 @given(problems())
 def test_dilate_and_pad_places_every_grad_out_value(prob):
-    """grad_out_pad and its mask, built here from MATH.md: grad_out[.., i, j] sits at row
+    """grad_out_pad and its mask, built here from docs/conventions.md: grad_out[.., i, j] sits at row
     i*sh + dh(KH-1) - ph and column j*sw + dw(KW-1) - pw; it is cropped when that is outside."""
     x, w, grad_out = prob["x"], prob["w"], prob["grad_out"]
     hp = dict(stride=prob["stride"], padding=prob["padding"], dilation=prob["dilation"])
@@ -432,7 +432,7 @@ def test_tutorial_rotated_scatter_is_wrong_for_non_symmetric_kernel():
     grad_out = rng.standard_normal((2, 4, 5, 5))
     truth = ref_backward(x, w, grad_out, 1, 1, 1)[0]
     tutorial = tutorial_backward_dx(x, w, grad_out, stride=1, pad=1)
-    assert np.max(np.abs(tutorial - truth)) > 1.0  # MATH.md reports 23 on such a problem
+    assert np.max(np.abs(tutorial - truth)) > 1.0  # docs/conventions.md reports 23 on such a problem
     for engine in (naive, fast):
         assert rel_err(engine.conv2d_backward(x, w, grad_out, padding=1)[0], truth) < 1e-12
 

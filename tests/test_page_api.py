@@ -1,4 +1,4 @@
-"""The page's endpoints (/api/v1/page/view/{phase}, /api/v1/page/scatter) against MATH.md,
+"""The page's endpoints (/api/v1/page/view/{phase}, /api/v1/page/scatter) against docs/conventions.md,
 written independently in tests/page_helpers.py: the cells drawn, the cell links (term sets),
 the marks on padding and inserted zeros, and the scatter route's running sums."""
 
@@ -73,7 +73,7 @@ def test_scatter_view_links(client, case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_gather_links_equal_the_scatter_statement(client, case):
-    """A grad_x cell's grad_out neighbours (through grad_out_pad's real cells) are exactly MATH.md's
+    """A grad_x cell's grad_out neighbours (through grad_out_pad's real cells) are exactly docs/conventions.md's
     scatter-side set i*sh + p*dh = h + ph: both routes link the same cells."""
     g = CASES[case]
     n, f, c = g.N - 1, g.F - 1, g.C - 1
@@ -84,7 +84,7 @@ def test_gather_links_equal_the_scatter_statement(client, case):
 
 
 def test_worked_example_dx22_is_the_tutorials(client):
-    """Dx22 = Da11 w22 + Da12 w21 + Da21 w12 + Da22 w11 (MATH.md's worked example, 1-based)."""
+    """Dx22 = Da11 w22 + Da12 w21 + Da21 w12 + Da22 w11 (docs/conventions.md's worked example, 1-based)."""
     near = view_neighbours(get_view(client, WORKED, "grad_x"))
     linked = near[("grad_x", "0,0,1,1")]
     assert {cell for cell in linked if cell[0] == "grad_out"} == {("grad_out", key(0, 0, i, j)) for i in (0, 1) for j in (0, 1)}

@@ -1,8 +1,8 @@
-"""Tests of the step traces (convviz/trace) against truths written here from MATH.md.
+"""Tests of the step traces (convviz/trace) against truths written here from docs/conventions.md.
 
 The truths: "Which inputs feed which outputs" enumerated by one plain loop over every
 (n, f, i, j, c, p, q) of the forward pass and inverted for the gradients; x_pad and
-grad_out_pad built here cell by cell from MATH.md's definitions; a plain-loop convolution and
+grad_out_pad built here cell by cell from docs/conventions.md's definitions; a plain-loop convolution and
 backward; and the tutorial's worked example written out symbol by symbol. Each step is read
 through its JSON text (``StepWriter``, what a client receives) and must equal the record
 ``Trace.steps`` gives.
@@ -26,7 +26,7 @@ PHASES = ("forward", "grad_x", "grad_w", "grad_b")
 
 
 # ---------------------------------------------------------------------------------------------
-# Independent reference (plain loops from MATH.md; no convviz helper is used)
+# Independent reference (plain loops from docs/conventions.md; no convviz helper is used)
 # ---------------------------------------------------------------------------------------------
 
 class Reference:
@@ -55,7 +55,7 @@ class Reference:
         r_w = (W + 2 * pw - dw * (KW - 1) - 1) % sw
         Hg = (Ho - 1) * sh + 1 + top + top + r_h
         Wg = (Wo - 1) * sw + 1 + left + left + r_w
-        assert (Hg, Wg) == (H + dh * (KH - 1), W + dw * (KW - 1))  # MATH.md's shape table
+        assert (Hg, Wg) == (H + dh * (KH - 1), W + dw * (KW - 1))  # docs/conventions.md's shape table
         dilated = np.zeros((N, F, (Ho - 1) * sh + 1, (Wo - 1) * sw + 1))
         dilated_real = np.zeros(dilated.shape[2:], dtype=bool)
         dilated[:, :, ::sh, ::sw] = grad_out
@@ -243,7 +243,7 @@ def check_phase(cv: Convolution, ref: Reference, phase: str) -> list[dict]:
             if phase in ("grad_w", "grad_b") or (phase == "grad_x" and term["grad_out"] is not None):
                 assert grad_out[t(term["grad_out"])] == term["grad_out_value"]
 
-        # the term set is MATH.md's "Which inputs feed which outputs"
+        # the term set is the term sets of docs/conventions.md
         if phase == "forward":
             got = [(t(tm["x_pad"]), t(tm["x"]), t(tm["w"])) for tm in terms]
             want = ref.forward_terms[tuple(at)]
@@ -263,7 +263,7 @@ def check_phase(cv: Convolution, ref: Reference, phase: str) -> list[dict]:
             got = [t(tm["grad_out"]) for tm in terms]
             want = ref.grad_b_terms[at[0]]
         assert len(set(got)) == len(got), f"step {k}: a term appears twice"
-        assert set(got) == set(want), f"{phase} step {k} at {s['at']}: terms differ from MATH.md"
+        assert set(got) == set(want), f"{phase} step {k} at {s['at']}: terms differ from docs/conventions.md"
 
         # the value is the sum of the products (+ bias) and the reference result
         products = [tm["product"] for tm in terms]
@@ -293,7 +293,7 @@ def test_every_step_matches_math_md(phase, c):
 def test_grad_x_scatter_steps_spread_each_grad_out_with_the_unrotated_kernel(c):
     """grad_x_scatter: step k spreads grad_out cell k over its window with w as it is; every
     term says which x_pad cell it lands on and which grad_x cell that is (null on padding);
-    adding every step's products where they land gives grad_x (MATH.md, "Scatter")."""
+    adding every step's products where they land gives grad_x (docs/conventions.md, "Scatter")."""
     cv, ref = solve(c)
     d = ref.dims
     sh, sw, ph, pw, dh, dw = ref.hyper
@@ -436,7 +436,7 @@ def test_json_floats_round_trip_bit_for_bit(phase):
 
 
 # ---------------------------------------------------------------------------------------------
-# The tutorial's worked example (MATH.md, last section), symbol by symbol
+# The tutorial's worked example (docs/conventions.md, last section), symbol by symbol
 # ---------------------------------------------------------------------------------------------
 
 def worked():

@@ -39,7 +39,7 @@ Nested = Annotated[list, Field(description="Nested arrays of numbers, NumPy orde
 
 
 class ConvResult(BaseModel):
-    """The whole problem solved: inputs as used, results, and the tensors MATH.md names."""
+    """The whole problem solved: inputs as used, results, and the tensors docs/conventions.md names."""
 
     geometry: GeometryOut
     x: Nested

@@ -1,6 +1,6 @@
 """convviz's convolution engine: NumPy only, float64.
 
-``naive`` reads like MATH.md; ``fast`` is the vectorised twin with the same signatures.
+``naive`` reads like docs/conventions.md; ``fast`` is the vectorised twin with the same signatures.
 ``artifacts`` builds the tensors the page shows; ``geometry`` does the shape arithmetic.
 """
 

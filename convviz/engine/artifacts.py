@@ -1,4 +1,4 @@
-"""The intermediate tensors a reader of MATH.md wants to see: x_pad, grad_out_pad, w_rot, im2col.
+"""The intermediate tensors of docs/conventions.md a reader wants to see: x_pad, grad_out_pad, w_rot, im2col.
 
 Both engines and the step traces build them here, so there is one definition of each.
 """
@@ -42,7 +42,7 @@ def dilate_and_pad(grad_out: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.
 
     Step 1 inserts ``sh-1`` zero rows (``sw-1`` columns) between neighbours; step 2 pads with
     ``dh(KH-1) - ph`` zeros on top and ``dh(KH-1) - ph + r_h`` at the bottom (likewise left /
-    right), cropping where that is negative (MATH.md). ``real`` is a boolean mask (H, W
+    right), cropping where that is negative (docs/conventions.md). ``real`` is a boolean mask (H, W
     dimensions only: ``(Hg, Wg)``) that is True where the cell holds a real ``grad_out`` value
     and False for an inserted zero.
     """

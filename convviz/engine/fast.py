@@ -3,8 +3,8 @@
 As in CS231n's ``fast_layers.py``: the forward pass multiplies the unrolled windows by the
 kernel matrix, ``grad_w`` is one more product with the same unrolled windows, and ``grad_x``
 is col2im (each window's gradient added back where the window was read), which is the
-transposed convolution of MATH.md without multiplying the stride's inserted zeros. With
-stride 1 there are no inserted zeros, and ``grad_x`` is MATH.md's gather form instead: im2col
+transposed convolution (docs/conventions.md) without multiplying the stride's inserted zeros. With
+stride 1 there are no inserted zeros, and ``grad_x`` is the gather form instead: im2col
 of ``grad_out_pad`` times ``w_rot``, one more product and no scatter.
 
 The unrolled windows are kept transposed, ``cols_t`` = ``im2col(x_pad).T`` (C*KH*KW,

@@ -1,4 +1,4 @@
-"""Shapes, hyper-parameters and output size of a 2-D convolution (MATH.md, "Output size").
+"""Shapes, hyper-parameters and output size of a 2-D convolution (docs/conventions.md, "Output size").
 
 Everything here is plain integer arithmetic on shapes and indices: it allocates no tensor, so
 the problem service can check a request against its limits before any array is built. The index
@@ -47,7 +47,7 @@ def _show(value) -> str:
 class Geometry:
     """Every size of one convolution, derived once from the shapes of ``x`` and ``w``.
 
-    Names follow MATH.md: ``x`` is (N, C, H, W), ``w`` is (F, C, KH, KW), ``out`` is
+    Names follow docs/conventions.md: ``x`` is (N, C, H, W), ``w`` is (F, C, KH, KW), ``out`` is
     (N, F, Ho, Wo); ``x_pad`` is (N, C, Hp, Wp); ``grad_out_pad`` is (N, F, Hg, Wg).
     """
 
@@ -132,7 +132,7 @@ class Geometry:
     def grad_out_pad_margins(self) -> tuple[int, int, int, int]:
         """Zeros added (negative: rows cropped) around the stride-dilated ``grad_out``.
 
-        ``(top, bottom, left, right)`` = ``(dh(KH-1) - ph, dh(KH-1) - ph + r_h, ...)`` (MATH.md).
+        ``(top, bottom, left, right)`` = ``(dh(KH-1) - ph, dh(KH-1) - ph + r_h, ...)`` (docs/conventions.md).
         """
         top = self.span_h - 1 - self.padding[0]
         left = self.span_w - 1 - self.padding[1]

@@ -1,4 +1,4 @@
-"""The naive engine: loops that read like MATH.md, one output cell at a time.
+"""The naive engine: loops that read like docs/conventions.md, one output cell at a time.
 
 Slow on purpose; it is the executable form of the formulas and the reference the fast engine
 (``fast.py``, same signatures) is tested against.

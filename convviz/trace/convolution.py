@@ -1,7 +1,7 @@
 """One convolution problem, solved once: inputs, results and the tensors the page shows.
 
 A ``Convolution`` is what every step trace observes. It runs the fast engine once (results)
-and builds the MATH.md artifacts once; the traces then read single cells out of them.
+and builds the artifacts of docs/conventions.md once; the traces then read single cells out of them.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Convolution:
 
     @property
     def grad_out_pad(self) -> np.ndarray:
-        """(N, F, Hg, Wg): grad_out dilated by the stride and padded (MATH.md)."""
+        """(N, F, Hg, Wg): grad_out dilated by the stride and padded (docs/conventions.md)."""
         return self._grad_out_pad[0]
 
     @property
