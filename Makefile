@@ -1,6 +1,8 @@
 # The README's two commands: `make run` serves the app, `make test` runs every test.
 # Both create (or reuse) .venv and install what they need; `make test` also installs
 # Debian's chromium for the browser tests when it is missing and we are root.
+# `make test-fast` is the inner loop: every test that needs neither a browser nor a live server
+# (the API and the CLI in process), same venv, no chromium.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +11,7 @@ STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench chromium
+.PHONY: run test test-fast bench chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +31,9 @@ chromium:
 
 test: $(STAMP) chromium
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not browser and not server" -q
 
 bench: $(STAMP) chromium
 	$(PY) benchmarks/bench_engine.py

@@ -1,4 +1,6 @@
-"""REST API v1 contract (issue 2, section 4) against a live ``convviz serve``.
+"""REST API v1 contract (issue 2, section 4), over two transports: in process
+(``TestClient(create_app())``, no server; what ``make test-fast`` runs) and against a live
+``convviz serve`` (``live_server``, marked ``server``). Every test runs over both, unchanged.
 
 Every number the server sends is checked against a reference written here from MATH.md's
 formulas as plain loops (and, in a separate test, against PyTorch when it is installed):
@@ -13,10 +15,25 @@ import json
 import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
-pytestmark = pytest.mark.server
+from convviz.app import create_app
 
 TIMEOUT = httpx.Timeout(60.0)
+
+
+@pytest.fixture(scope="module", params=["in_process", pytest.param("live", marks=pytest.mark.server)])
+def api(request):
+    """An HTTP client of the API: the app in this process (default limits, as ``convviz serve``
+    has them), or a real server over the loopback."""
+    if request.param == "in_process":
+        # base_url http://testserver; redirects not followed, as by httpx and the live variant
+        with TestClient(create_app(), follow_redirects=False) as client:
+            yield client
+    else:
+        live_server = request.getfixturevalue("live_server")
+        with httpx.Client(base_url=live_server.url, timeout=TIMEOUT) as client:
+            yield client
 
 
 # --- independent reference (MATH.md, plain loops) -------------------------------------------
@@ -82,12 +99,12 @@ def reference(x, w, b, g, stride, padding, dilation):
             "x_pad": x_pad, "w_rot": w_rot, "grad_out_pad": grad_out_pad, "grad_out_pad_mask": mask}
 
 
-def post(server, path, body, **params):
-    return httpx.post(server.url + path, json=body, params=params, timeout=TIMEOUT)
+def post(client, path, body, **params):
+    return client.post(path, json=body, params=params)
 
 
-def conv(server, body, **params) -> dict:
-    r = post(server, "/api/v1/conv", body, **params)
+def conv(client, body, **params) -> dict:
+    r = post(client, "/api/v1/conv", body, **params)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -106,7 +123,7 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("xs,ws,stride,padding,dilation", CONFIGS)
-def test_conv_returns_every_contract_field_matching_the_reference(live_server, xs, ws, stride, padding, dilation):
+def test_conv_returns_every_contract_field_matching_the_reference(api, xs, ws, stride, padding, dilation):
     rng = np.random.default_rng(sum(xs) + sum(ws))
     x = rng.integers(-4, 5, size=xs).astype(float)
     w = rng.integers(-3, 4, size=ws).astype(float)
@@ -115,7 +132,7 @@ def test_conv_returns_every_contract_field_matching_the_reference(live_server, x
     g = rng.integers(-3, 4, size=(xs[0], ws[0], *out_size(xs, ws, stride, padding, dilation))).astype(float)
     body["grad_out"] = g.tolist()
     ref = reference(x, w, b, g, stride, padding, dilation)
-    res = conv(live_server, body)
+    res = conv(api, body)
 
     for field in ("geometry", "x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b",
                   "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot", "cols", "w_mat"):
@@ -141,7 +158,7 @@ def test_conv_returns_every_contract_field_matching_the_reference(live_server, x
     np.testing.assert_allclose(cols @ w_mat + b, unrolled, rtol=1e-12, atol=1e-12)
 
 
-def test_conv_matches_torch(live_server):
+def test_conv_matches_torch(api):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(11)
     x, w, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
@@ -153,15 +170,15 @@ def test_conv_matches_torch(live_server):
                                      dilation=tuple(hyper["dilation"]))
     g = rng.standard_normal(tuple(out.shape))
     out.backward(torch.tensor(g))
-    res = conv(live_server, {"x": x.tolist(), "w": w.tolist(), "b": b.tolist(), "grad_out": g.tolist(), **hyper})
+    res = conv(api, {"x": x.tolist(), "w": w.tolist(), "b": b.tolist(), "grad_out": g.tolist(), **hyper})
     for name, want in (("out", out), ("grad_x", xt.grad), ("grad_w", wt.grad), ("grad_b", bt.grad)):
         np.testing.assert_allclose(np.array(res[name]), want.detach().numpy(), rtol=1e-10, atol=1e-10, err_msg=name)
 
 
-def test_two_d_inputs_are_one_sample_one_channel_one_kernel(live_server):
+def test_two_d_inputs_are_one_sample_one_channel_one_kernel(api):
     x = [[1, 2, 0], [0, 1, 3], [2, 1, 0]]
     w = [[1, -1], [2, 0]]
-    res = conv(live_server, {"x": x, "w": w})
+    res = conv(api, {"x": x, "w": w})
     geo = res["geometry"]
     assert (geo["N"], geo["C"], geo["F"], geo["H"], geo["W"], geo["KH"], geo["KW"]) == (1, 1, 1, 3, 3, 2, 2)
     # The tutorial's equations by hand: a11 = x11 w11 + x12 w12 + x21 w21 + x22 w22 = 1 - 2 + 0 + 0,
@@ -172,8 +189,8 @@ def test_two_d_inputs_are_one_sample_one_channel_one_kernel(live_server):
     assert np.array(res["x"]).shape == (1, 1, 3, 3) and np.array(res["w"]).shape == (1, 1, 2, 2)
 
 
-def test_explicit_arrays_default_to_zero_bias_and_unit_grad_out(live_server):
-    res = conv(live_server, {"x": [[[[1, 2, 3], [4, 5, 6]]], [[[0, 1, 0], [1, 0, 1]]]],
+def test_explicit_arrays_default_to_zero_bias_and_unit_grad_out(api):
+    res = conv(api, {"x": [[[[1, 2, 3], [4, 5, 6]]], [[[0, 1, 0], [1, 0, 1]]]],
                              "w": [[[[1, 1]]], [[[2, -1]]]]})
     assert res["b"] == [0.0, 0.0]
     g = np.array(res["grad_out"])
@@ -183,9 +200,9 @@ def test_explicit_arrays_default_to_zero_bias_and_unit_grad_out(live_server):
 
 
 @pytest.mark.parametrize("kind", ["integers", "normal", "ones"])
-def test_generated_problems_are_reproducible_by_seed(live_server, kind):
+def test_generated_problems_are_reproducible_by_seed(api, kind):
     body = {"x_shape": [2, 3, 5, 6], "w_shape": [4, 3, 3, 3], "padding": 1, "values": kind, "seed": 7}
-    a, b_ = conv(live_server, body), conv(live_server, body)
+    a, b_ = conv(api, body), conv(api, body)
     for name in ("x", "w", "b", "grad_out", "out"):
         assert a[name] == b_[name], name
     arr = arrays_of(a)
@@ -195,7 +212,7 @@ def test_generated_problems_are_reproducible_by_seed(live_server, kind):
         assert all(np.all((v == np.round(v)) & (np.abs(v) <= 3)) for v in arr.values())
     if kind == "ones":
         assert np.all(arr["x"] == 1) and np.all(arr["w"] == 1)
-    other = conv(live_server, {**body, "seed": 8})
+    other = conv(api, {**body, "seed": 8})
     if kind != "ones":
         assert other["x"] != a["x"]
     # The generated arrays solve like explicit ones.
@@ -204,9 +221,9 @@ def test_generated_problems_are_reproducible_by_seed(live_server, kind):
         np.testing.assert_allclose(np.array(a[name]), ref[name], rtol=1e-10, atol=1e-10)
 
 
-def test_im2col_false_omits_the_matrices(live_server):
+def test_im2col_false_omits_the_matrices(api):
     body = {"x_shape": [1, 2, 4, 4], "w_shape": [3, 2, 2, 2], "seed": 1}
-    res = conv(live_server, body, im2col="false")
+    res = conv(api, body, im2col="false")
     assert "cols" not in res and "w_mat" not in res
     assert "out" in res and "grad_out_pad" in res
 
@@ -221,8 +238,8 @@ TRACE_PROBLEM = {"x_shape": [2, 2, 6, 5], "w_shape": [3, 2, 3, 2], "stride": [2,
 
 
 @pytest.fixture(scope="module")
-def solved(live_server):
-    res = conv(live_server, TRACE_PROBLEM)
+def solved(api):
+    res = conv(api, TRACE_PROBLEM)
     arr = arrays_of(res)
     ref = reference(arr["x"], arr["w"], arr["b"], arr["grad_out"], TRACE_PROBLEM["stride"],
                     TRACE_PROBLEM["padding"], TRACE_PROBLEM["dilation"])
@@ -302,15 +319,15 @@ def check_step(phase, step, k, arr, ref):
 
 
 @pytest.mark.parametrize("phase", list(PHASE_TERMS))
-def test_trace_pages_match_the_reference(live_server, solved, phase):
+def test_trace_pages_match_the_reference(api, solved, phase):
     arr, ref = solved
     total = ref[PHASE_RESULT[phase]].size
-    first = post(live_server, f"/api/v1/trace/{phase}", TRACE_PROBLEM, start=0, limit=7).json()
+    first = post(api, f"/api/v1/trace/{phase}", TRACE_PROBLEM, start=0, limit=7).json()
     assert first["phase"] == phase and first["total"] == total and first["start"] == 0
     assert len(first["steps"]) == min(7, total)
     # A page at the end: only the steps that remain.
     start = max(0, total - 3)
-    last = post(live_server, f"/api/v1/trace/{phase}", TRACE_PROBLEM, start=start, limit=10).json()
+    last = post(api, f"/api/v1/trace/{phase}", TRACE_PROBLEM, start=start, limit=10).json()
     assert last["start"] == start and len(last["steps"]) == total - start
     for k, step in enumerate(first["steps"]):
         check_step(phase, step, k, arr, ref)
@@ -318,9 +335,8 @@ def test_trace_pages_match_the_reference(live_server, solved, phase):
         check_step(phase, step, k, arr, ref)
 
 
-def read_stream(server, phase, body, **params):
-    with httpx.stream("POST", f"{server.url}/api/v1/trace/{phase}/stream", json=body, params=params,
-                      timeout=TIMEOUT) as r:
+def read_stream(client, phase, body, **params):
+    with client.stream("POST", f"/api/v1/trace/{phase}/stream", json=body, params=params) as r:
         assert r.status_code == 200, r.read()
         content_type = r.headers["content-type"]
         events = [json.loads(line) for line in r.iter_lines() if line]
@@ -328,10 +344,10 @@ def read_stream(server, phase, body, **params):
 
 
 @pytest.mark.parametrize("phase", list(PHASE_TERMS))
-def test_stream_events_and_resume(live_server, solved, phase):
+def test_stream_events_and_resume(api, solved, phase):
     arr, ref = solved
     total = ref[PHASE_RESULT[phase]].size
-    content_type, events = read_stream(live_server, phase, TRACE_PROBLEM)
+    content_type, events = read_stream(api, phase, TRACE_PROBLEM)
     assert content_type.split(";")[0] in ("application/jsonl", "application/x-ndjson")
     meta, steps, end = events[0], events[1:-1], events[-1]
     assert meta["event"] == "meta" and meta["phase"] == phase and meta["total"] == total
@@ -351,36 +367,36 @@ def test_stream_events_and_resume(live_server, solved, phase):
 
     # `start` resumes; the page at the end of the trace equals the same steps from the stream.
     start = max(0, total - 4)
-    _, resumed = read_stream(live_server, phase, TRACE_PROBLEM, start=start)
+    _, resumed = read_stream(api, phase, TRACE_PROBLEM, start=start)
     assert resumed[0]["start"] == start and resumed[-1] == {"event": "end", "count": total - start}
     assert resumed[1:-1] == steps[start:]
-    page = post(live_server, f"/api/v1/trace/{phase}", TRACE_PROBLEM, start=start, limit=4).json()
+    page = post(api, f"/api/v1/trace/{phase}", TRACE_PROBLEM, start=start, limit=4).json()
     assert page["steps"] == [{k: v for k, v in s.items() if k != "event"} for s in steps[start:]]
-    _, limited = read_stream(live_server, phase, TRACE_PROBLEM, start=1, limit=2)
+    _, limited = read_stream(api, phase, TRACE_PROBLEM, start=1, limit=2)
     assert limited[1:-1] == steps[1:3] and limited[-1]["count"] == min(2, total - 1)
 
 
-def test_tutorial_layer_page_at_the_end_equals_the_stream(live_server):
+def test_tutorial_layer_page_at_the_end_equals_the_stream(api):
     body = {"x_shape": [10, 32, 14, 14], "w_shape": [16, 32, 3, 3], "padding": 1, "values": "normal", "seed": 0}
-    page = post(live_server, "/api/v1/trace/forward", body, start=31_360 - 5, limit=100).json()
+    page = post(api, "/api/v1/trace/forward", body, start=31_360 - 5, limit=100).json()
     assert page["total"] == 31_360 and len(page["steps"]) == 5
     for step in page["steps"]:
         assert len(step["terms"]) == 32 * 3 * 3
         assert step["value"] == pytest.approx(sum(t["product"] for t in step["terms"]) + step["bias"], abs=1e-9)
-    _, events = read_stream(live_server, "forward", body, start=31_360 - 5)
+    _, events = read_stream(api, "forward", body, start=31_360 - 5)
     assert [{k: v for k, v in e.items() if k != "event"} for e in events[1:-1]] == page["steps"]
 
 
 # --- presets, limits, OpenAPI, docs ------------------------------------------------------------
 
-def test_presets_are_problems_the_server_solves(live_server):
-    presets = httpx.get(live_server.url + "/api/v1/presets", timeout=TIMEOUT).json()
+def test_presets_are_problems_the_server_solves(api):
+    presets = api.get("/api/v1/presets").json()
     names = [p["name"] for p in presets]
     assert "worked" in names and "tutorial_layer" in names
     for p in presets:
         assert p["title"] and p["description"]
         if p["name"] != "tutorial_layer":  # solved in the tests above; too large to check by loops
-            res = conv(live_server, p["problem"], im2col="false")
+            res = conv(api, p["problem"], im2col="false")
             arr = arrays_of(res)
             pb = p["problem"]
             ref = reference(arr["x"], arr["w"], arr["b"], arr["grad_out"], pb.get("stride", 1), pb.get("padding", 0),
@@ -390,16 +406,16 @@ def test_presets_are_problems_the_server_solves(live_server):
     assert worked["x_shape"] == [10, 32, 14, 14] and worked["w_shape"] == [16, 32, 3, 3] and worked["padding"] == 1
 
 
-def test_limits_endpoint_admits_the_tutorial_layer(live_server):
-    limits = httpx.get(live_server.url + "/api/v1/limits", timeout=TIMEOUT).json()
+def test_limits_endpoint_admits_the_tutorial_layer(api):
+    limits = api.get("/api/v1/limits").json()
     for key in ("max_tensor_elements", "max_macs", "max_step_terms", "max_page_steps", "max_page_terms", "max_body_bytes"):
         assert isinstance(limits[key], int) and limits[key] >= 1
     assert limits["max_tensor_elements"] >= 10 * 32 * 16 * 16
     assert limits["max_macs"] >= 10 * 16 * 14 * 14 * 32 * 9
 
 
-def test_openapi_lists_every_endpoint_with_schemas(live_server):
-    spec = httpx.get(live_server.url + "/openapi.json", timeout=TIMEOUT).json()
+def test_openapi_lists_every_endpoint_with_schemas(api):
+    spec = api.get("/openapi.json").json()
     paths = spec["paths"]
     for path, method in (("/api/v1/conv", "post"), ("/api/v1/trace/{phase}", "post"),
                          ("/api/v1/trace/{phase}/stream", "post"), ("/api/v1/presets", "get"),
@@ -419,8 +435,8 @@ def test_openapi_lists_every_endpoint_with_schemas(live_server):
     assert "application/jsonl" in stream_200 or "application/x-ndjson" in stream_200
 
 
-def test_docs_page_serves(live_server):
-    r = httpx.get(live_server.url + "/docs", timeout=TIMEOUT)
+def test_docs_page_serves(api):
+    r = api.get("/docs")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in r.text  # shipped, not from a CDN
-    assert httpx.get(live_server.url + "/static/docs/init.js", timeout=TIMEOUT).text.count("/openapi.json") == 1
+    assert api.get("/static/docs/init.js").text.count("/openapi.json") == 1

@@ -1,23 +1,33 @@
 """Tests of the command line: ``convviz trace`` prints what the server streams, ``--start`` and
 ``--limit`` page like the API, bad problems fail cleanly, and ``serve`` keeps to loopback.
 
-The truth for ``trace`` is a real server (``live_server``) answering the same problem; the
-paging truth is the full trace cut here by hand.
+The truth for ``trace`` is the stream endpoint answering the same problem, over two transports
+(the ``via`` fixture): in process (``convviz.cli.main`` called here, against
+``TestClient(create_app())``; what ``make test-fast`` runs) and live (``python -m convviz`` in a
+subprocess, against a real server, ``live_server``; marked ``server``). The paging truth is the
+full trace cut here by hand. Usage errors, exit codes, help and a closed pipe are checked on the
+real process (no server needed).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
+from unittest import mock
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from convviz.app import create_app
+from convviz.cli import main
 from convviz.problem import PRESETS
-
-pytestmark = pytest.mark.server
 
 CONVVIZ = [sys.executable, "-m", "convviz"]
 
@@ -33,8 +43,23 @@ def trace_cli(phase: str, problem: str, *extra: str, stdin: bytes | None = None)
     return done.stdout
 
 
-def stream(server, phase: str, problem: dict, **query) -> bytes:
-    r = httpx.post(f"{server.url}/api/v1/trace/{phase}/stream", json=problem, params=query, timeout=60)
+def trace_in_process(phase: str, problem: str, *extra: str, stdin: bytes | None = None) -> bytes:
+    """``trace_cli`` without a process: ``convviz.cli.main`` here, its standard streams swapped for
+    buffers (it writes the JSON Lines to ``sys.stdout.buffer``)."""
+    out, err = io.BytesIO(), io.StringIO()
+    stdout = io.TextIOWrapper(out, encoding="utf-8")
+    stdin_ = io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8")
+    with mock.patch.object(sys, "stdout", stdout), mock.patch.object(sys, "stderr", err), \
+            mock.patch.object(sys, "stdin", stdin_):
+        code = main(["trace", phase, problem, *extra])
+        stdout.flush()
+    assert code == 0, err.getvalue()
+    assert err.getvalue() == ""
+    return out.getvalue()
+
+
+def stream(client: httpx.Client, phase: str, problem: dict, **query) -> bytes:
+    r = client.post(f"/api/v1/trace/{phase}/stream", json=problem, params=query)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].split(";")[0] in ("application/jsonl", "application/x-ndjson")
     return r.content
@@ -43,6 +68,24 @@ def stream(server, phase: str, problem: dict, **query) -> bytes:
 def events(text: bytes) -> list[dict]:
     assert text.endswith(b"\n")
     return [json.loads(line) for line in text.decode().splitlines()]
+
+
+@dataclass
+class Via:
+    """How ``convviz trace`` is run, and the stream endpoint its output is compared with."""
+    trace_cli: Callable[..., bytes]
+    stream: Callable[..., bytes]
+
+
+@pytest.fixture(scope="module", params=["in_process", pytest.param("live", marks=pytest.mark.server)])
+def via(request):
+    if request.param == "in_process":
+        with TestClient(create_app(), follow_redirects=False) as client:
+            yield Via(trace_in_process, partial(stream, client))
+    else:
+        live_server = request.getfixturevalue("live_server")
+        with httpx.Client(base_url=live_server.url, timeout=60) as client:
+            yield Via(trace_cli, partial(stream, client))
 
 
 EXPLICIT = {  # MATH.md's worked example shape with explicit values, 2-D as the API allows
@@ -56,29 +99,29 @@ RECT = {"x_shape": [2, 2, 5, 7], "w_shape": [3, 2, 2, 3], "stride": [2, 3], "pad
     ("forward", "worked"), ("grad_x", "stride2_leftover"), ("grad_w", "channels"), ("grad_b", "rectangular"),
     ("grad_x", "dilation2"),
 ])
-def test_trace_of_a_preset_is_the_servers_stream(live_server, phase, preset):
-    cli = trace_cli(phase, preset)
-    assert cli == stream(live_server, phase, PRESETS[preset]["problem"])
+def test_trace_of_a_preset_is_the_servers_stream(via, phase, preset):
+    cli = via.trace_cli(phase, preset)
+    assert cli == via.stream(phase, PRESETS[preset]["problem"])
     ev = events(cli)
     assert ev[0]["event"] == "meta" and ev[-1] == {"event": "end", "count": len(ev) - 2}
     assert [e["index"] for e in ev[1:-1]] == list(range(ev[0]["total"]))
 
 
 @pytest.mark.parametrize("phase", ["forward", "grad_x", "grad_w", "grad_b"])
-def test_trace_of_a_file_and_of_stdin_is_the_servers_stream(live_server, tmp_path, phase):
+def test_trace_of_a_file_and_of_stdin_is_the_servers_stream(via, tmp_path, phase):
     path = tmp_path / "problem.json"
     path.write_text(json.dumps(RECT))
-    from_file = trace_cli(phase, str(path))
-    assert from_file == stream(live_server, phase, RECT)
-    assert trace_cli(phase, "-", stdin=json.dumps(RECT).encode()) == from_file
+    from_file = via.trace_cli(phase, str(path))
+    assert from_file == via.stream(phase, RECT)
+    assert via.trace_cli(phase, "-", stdin=json.dumps(RECT).encode()) == from_file
 
 
-def test_explicit_arrays_give_the_worked_numbers(live_server, tmp_path):
+def test_explicit_arrays_give_the_worked_numbers(via, tmp_path):
     """The explicit 3x3 problem, checked against values worked out by hand."""
     path = tmp_path / "worked.json"
     path.write_text(json.dumps(EXPLICIT))
-    cli = trace_cli("forward", str(path))
-    assert cli == stream(live_server, "forward", EXPLICIT)
+    cli = via.trace_cli("forward", str(path))
+    assert cli == via.stream("forward", EXPLICIT)
     # a11 = x11 w11 + x12 w12 + x21 w21 + x22 w22 + b = 1*1 + 2*(-1) + 0*2 + 1*0 + 0.5
     # a12 = 2*1 + 0*(-1) + 1*2 + 3*0 + 0.5 ; a21 = 0*1 + 1*(-1) + 2*2 + 1*0 + 0.5 ; a22 = 1*1 + 3*(-1) + 1*2 + 0*0 + 0.5
     values = [e["value"] for e in events(cli)[1:-1]]
@@ -86,22 +129,31 @@ def test_explicit_arrays_give_the_worked_numbers(live_server, tmp_path):
 
 
 @pytest.mark.parametrize("start, limit", [(0, 1), (3, 4), (7, 100), (10, None), (0, None)])
-def test_start_and_limit(live_server, tmp_path, start, limit):
+def test_start_and_limit(via, tmp_path, start, limit):
     problem = {"x_shape": [1, 2, 3, 4], "w_shape": [1, 2, 2, 2], "padding": 1, "values": "integers", "seed": 3}
     path = tmp_path / "p.json"
     path.write_text(json.dumps(problem))
-    full = events(trace_cli("grad_x", str(path)))
+    full = events(via.trace_cli("grad_x", str(path)))
     total = full[0]["total"]
     assert total == 1 * 2 * 3 * 4
     extra = ["--start", str(start)] + ([] if limit is None else ["--limit", str(limit)])
-    out = trace_cli("grad_x", str(path), *extra)
+    out = via.trace_cli("grad_x", str(path), *extra)
     query = {"start": start} | ({} if limit is None else {"limit": limit})
-    assert out == stream(live_server, "grad_x", problem, **query)
+    assert out == via.stream("grad_x", problem, **query)
     ev = events(out)
     stop = total if limit is None else min(total, start + limit)
     assert ev[0]["start"] == start and ev[0]["stop"] == stop and ev[0]["total"] == total
     assert ev[1:-1] == full[1 + start:1 + stop]
     assert ev[-1] == {"event": "end", "count": stop - start}
+
+
+@pytest.mark.parametrize("args", [
+    ("grad_x", "stride2_leftover"), ("forward", "worked", "--start", "1", "--limit", "2"),
+])
+def test_the_process_prints_what_main_prints(args):
+    """The in-process variants above call ``main`` here; ``python -m convviz`` (stdout a pipe)
+    prints the same bytes, so they stand for the real command (no server needed)."""
+    assert trace_cli(*args) == trace_in_process(*args)
 
 
 BAD_FILES = {
