@@ -1,8 +1,8 @@
 """The page in a real headless Chromium against a real server: each phase draws, hover and focus
 link exactly MATH.md's cells (computed in tests/page_helpers.py, not by the page or the server),
-the player steps and scrubs, a URL restores its view, the tutorial's layer loads and plays,
-edits and errors show, no console errors, no request leaves 127.0.0.1. Saves screenshots of
-each phase to docs/screenshots/."""
+the phase buttons come from the registry, the player steps and scrubs, a URL restores its view,
+the tutorial's layer loads and plays, edits and errors show, no console errors, no request
+leaves 127.0.0.1. Saves screenshots of each phase to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -182,6 +182,42 @@ def test_worked_example_every_phase_draws_links_and_is_saved(page):
     page.locator("#fwd").click()
     page.wait_for_selector(".scatter-list li")
     page.screenshot(path=str(SHOTS / "grad_x_scatter.png"), full_page=True)
+
+
+def test_phase_buttons_come_from_the_registry(page, live_server):
+    """The nav is built from GET /api/v1/phases: a button per phase that is no variant, in the
+    registry's order and words; a variant is a toggle on its base's button, reachable by its own
+    name in the URL or as base phase + toggle flag (the form the page writes)."""
+    registry = httpx.get(f"{live_server.url}/api/v1/phases").json()
+    bases = [e for e in registry if not e["variant_of"]]
+    (scatter,) = [e for e in registry if e["variant_of"]]
+    open_page(page)
+    buttons = page.eval_on_selector_all("nav.phases button", "els => els.map(e => [e.dataset.phase, "
+                                        "e.textContent, e.querySelector('small').textContent])")
+    assert buttons == [[e["name"], f"{e['title']} {e['subtitle']}", e["subtitle"]] for e in bases]
+    assert [b[0] for b in buttons] == ["forward", "grad_x", "grad_w", "grad_b", "im2col"]
+    toggle = page.locator(f"nav.phases label:has(#{scatter['toggle']})")
+    assert toggle.inner_text().strip() == scatter["toggle_label"] and toggle.is_hidden()
+    assert page.locator("#phase-explain").inner_text() == registry[0]["explain"]
+    for query in ("phase=grad_x_scatter", "phase=grad_x&scatter=1"):
+        open_page(page, query)
+        assert page.locator("#scatter").is_checked() and toggle.is_visible()
+        assert phase_button(page, scatter["variant_of"]).get_attribute("aria-pressed") == "true"
+        assert page.locator('nav.phases [aria-pressed="true"]').count() == 1
+        assert drawn_cells(page) == drawn(WORKED, "grad_x", 0, 0, 0, scatter=True)
+        assert page.locator("#phase-explain").inner_text() == scatter["explain"]
+        page.wait_for_selector(".scatter-list li")
+        params = url_params(page)
+        assert (params["phase"], params["scatter"]) == ("grad_x", "1")
+    page.locator("#scatter").uncheck()  # back to the gather route
+    wait_until(page, "!new URLSearchParams(location.search).has('scatter')")
+    wait_until(page, "document.querySelector('#stage [data-tensor=\"w_rot\"]')")
+    wait_ready(page)
+    assert drawn_cells(page) == drawn(WORKED, "grad_x", 0, 0, 0)
+    assert url_params(page)["phase"] == "grad_x" and toggle.is_visible()
+    open_page(page, "phase=nonsense&scatter=1")  # an unknown phase falls back to forward
+    assert phase_button(page, "forward").get_attribute("aria-pressed") == "true" and toggle.is_hidden()
+    assert url_params(page)["phase"] == "forward" and "scatter" not in url_params(page)
 
 
 def test_worked_example_formulas_are_the_tutorials(page):

@@ -48,7 +48,7 @@ export class CellEditor {
     this.box.hidden = false;
     this.box.style.left = `${Math.round(rect.left + window.scrollX)}px`;
     this.box.style.top = `${Math.round(rect.bottom + window.scrollY + 4)}px`;
-    this.input.value = cell.title.split(" = ")[1].split(" ")[0];
+    this.input.value = cell.dataset.value; // the exact value (the cell's text may be rounded)
     this.input.focus();
     this.input.select();
   }

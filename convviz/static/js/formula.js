@@ -6,19 +6,10 @@ import { fmt, fmtTerm, symbol } from "./format.js";
 
 const MAX_TERMS_SHOWN = 12;
 
-// Per phase: the result's name, the two operands of a term (name, index field, value field),
-// what a missing operand means, and the axis the partial sums group by.
-const SPEC = {
-  forward: { result: "a", ops: [["x", "x", "x_value"], ["w", "w", "w_value"]], zero: "padding zeros",
-             group: ["x_pad", 1, "input channel c"] },
-  im2col: { result: "a", ops: [["x", "x", "x_value"], ["w", "w", "w_value"]], zero: "padding zeros",
-            group: ["x_pad", 1, "input channel c"] },
-  grad_x: { result: "Dx", ops: [["Da", "grad_out", "grad_out_value"], ["w", "w", "w_value"]],
-            zero: "zeros inserted into grad_out_pad", group: ["grad_out_pad", 1, "kernel f"] },
-  grad_w: { result: "Dw", ops: [["Da", "grad_out", "grad_out_value"], ["x", "x", "x_value"]], zero: "padding zeros",
-            group: ["grad_out", 0, "sample n"] },
-  grad_b: { result: "Db", ops: [["Da", "grad_out", "grad_out_value"]], zero: "", group: ["grad_out", 0, "sample n"] },
-};
+// Every function below takes the phase's `spec`: its registry entry's `formula` (result symbol;
+// the operands of a term as [symbol, index field, value field]; what a missing operand means;
+// the partial sums' grouping [term field, axis, label] or null; style "scatter" for the
+// scatter route, whose steps spread one value instead of summing a window).
 
 function el(tag, className, ...children) {
   const e = document.createElement(tag);
@@ -36,7 +27,7 @@ function realTerms(step, spec) {
 function product(t, spec, compact, numbers) {
   const parts = [];
   spec.ops.forEach(([name, field, valueField], k) => {
-    if (k) parts.push(numbers ? "\u00b7" : "\u00b7");
+    if (k) parts.push("\u00b7");
     parts.push(numbers ? fmtTerm(t[valueField]) : symbol(name, t[field], compact));
   });
   return parts;
@@ -53,9 +44,8 @@ function sumLine(lead, items, tail) {
   return line;
 }
 
-// The equation of one step (phase forward, grad_x, grad_w, grad_b, im2col).
-export function equation(step, phase, compact, { numbers = true } = {}) {
-  const spec = SPEC[phase];
+// The equation of one step: the result as the sum of its terms, in symbols and in numbers.
+export function equation(step, spec, compact, { numbers = true } = {}) {
   const { real, skipped } = realTerms(step, spec);
   const f = step.at.length === 4 ? step.at[1] : step.at[0];
   const bias = step.bias !== undefined && step.bias !== null;
@@ -76,23 +66,26 @@ export function equation(step, phase, compact, { numbers = true } = {}) {
 }
 
 // grad_x by the scatter route: one grad_out cell spread over its window with w (not rotated).
-function scatterEquation(step, compact) {
+// Each term names the grad_x cell its product lands on in `grad_x` (null on padding).
+function scatterEquation(step, spec, compact) {
+  const [[aName, aField, aValue], [bName, bField, bValue]] = spec.ops;
   const wrap = el("div", "eq");
-  wrap.append(el("div", "line", symbol("Da", step.at, compact), ` = ${fmt(step.value, 4)} is spread over its window with w (not rotated):`));
+  wrap.append(el("div", "line", symbol(aName, step.at, compact), ` = ${fmt(step.value, 4)} is spread over its window with ${bName} (not rotated):`));
   const list = el("ul", "scatter-list");
   for (const t of step.terms.slice(0, MAX_TERMS_SHOWN * 2)) {
     const target = t.grad_x === null
       ? el("span", "hint", "(padding: cropped)")
-      : symbol("Dx", t.grad_x, compact);
-    list.append(el("li", "", target, " += ", symbol("Da", t.grad_out, compact), "\u00b7", symbol("w", t.w, compact),
-      ` = ${fmtTerm(t.grad_out_value)}\u00b7${fmtTerm(t.w_value)} = ${fmt(t.product, 4)}`));
+      : symbol(spec.result, t.grad_x, compact);
+    list.append(el("li", "", target, " += ", symbol(aName, t[aField], compact), "\u00b7", symbol(bName, t[bField], compact),
+      ` = ${fmtTerm(t[aValue])}\u00b7${fmtTerm(t[bValue])} = ${fmt(t.product, 4)}`));
   }
   wrap.append(list);
   return wrap;
 }
 
-function partials(step, phase, selected) {
-  const spec = SPEC[phase];
+// One chip per channel (or sample) with its terms' sum; `selected`: the chip of the drawn one.
+function partials(step, spec, selected) {
+  if (!spec.group) return null;
   const [field, axis, label] = spec.group;
   const sums = new Map();
   for (const t of step.terms) {
@@ -118,25 +111,28 @@ export class FormulaPanel {
     this.listKey = null;
   }
 
-  show(step, { phase, scatter, compact, selected, note }) {
+  // spec: the phase's registry formula; selected: the drawn channel / sample (its chip is marked).
+  show(step, { spec, compact, selected, note }) {
     if (!step) {
       this.equationEl.replaceChildren(el("p", "hint", note || "Loading this step\u2026"));
       this.partialsEl.replaceChildren();
       return;
     }
-    this.equationEl.replaceChildren(scatter ? scatterEquation(step, compact) : equation(step, phase, compact));
-    const p = scatter ? null : partials(step, phase, selected);
+    const scatter = spec.style === "scatter";
+    this.equationEl.replaceChildren(scatter ? scatterEquation(step, spec, compact) : equation(step, spec, compact));
+    const p = partials(step, spec, selected); // (none on the scatter route: its group is null)
     this.partialsEl.replaceChildren(...(p ? [p] : []));
   }
 
-  // Every equation of the phase (small problems), the current one marked.
-  showAll(steps, { phase, scatter, compact, current, key }) {
-    if (!steps || scatter) { this.listBox.hidden = true; this.listKey = null; return; }
+  // Every equation of the phase (small problems), the current one marked; not for the scatter
+  // route, whose steps are spreads rather than equations. key: the steps' identity (redraws).
+  showAll(steps, { spec, compact, current, key }) {
+    if (!steps || spec.style === "scatter") { this.listBox.hidden = true; this.listKey = null; return; }
     this.listBox.hidden = false;
     if (this.listKey !== key) {
       this.listKey = key;
       this.listEl.replaceChildren(...steps.map((s) => {
-        const li = el("li", "", equation(s, phase, compact, { numbers: false }));
+        const li = el("li", "", equation(s, spec, compact, { numbers: false }));
         li.append(el("span", "value-tail", ` = ${fmt(s.value, 4)}`));
         li.dataset.step = String(s.index);
         li.tabIndex = 0;

@@ -1,19 +1,9 @@
 // Draws one view (the server's grids for a phase and slice) into the stage: one element per
-// cell carrying data-tensor, data-idx (0-based, full rank) and data-id (the view's cell id).
-// Arrangement and operators per phase are presentation only; every index comes from the server.
+// cell carrying data-tensor, data-idx (0-based, full rank), data-id (the view's cell id) and
+// data-value (the exact value; the text may be rounded to fit). The arrangement and the
+// operators between grids are the phase's layout from the registry; every index comes from the server.
 
 import { fmt } from "./format.js";
-
-// Between the grids: the operation that joins them. Strings are operators, names are grid titles,
-// arrays stack grids vertically.
-const LAYOUT = {
-  forward: ["x_pad", "\u22c6", "w", "+", "b", "=", "out"],
-  grad_x: ["grad_out", "\u2192", "grad_out_pad", "\u22c6", ["w", "\u21bb 180\u00b0", "w_rot"], "=", "grad_x"],
-  scatter: ["grad_out", "\u00d7", "w", "\u2192", "grad_x"],
-  grad_w: ["x_pad", "\u22c6", "grad_out", "=", "grad_w"],
-  grad_b: ["\u03a3", "grad_out", "=", "grad_b"],
-  im2col: ["x_pad", "\u2192", "cols", "\u00d7", "w_mat", "+", "b", "=", "out"],
-};
 
 const OPERATOR_TITLES = {
   "\u22c6": "cross-correlation: slide the second over the first",
@@ -49,7 +39,7 @@ function drawGrid(grid, cells, byKey) {
 
   const labelled = Boolean(grid.row_labels || grid.col_labels);
   const size = cellSize(grid.rows, grid.cols);
-  const digits = size === "xl" ? 2 : 1; // what fits in a cell; the exact value is in its title
+  const digits = size === "xl" ? 2 : 1; // what fits in a cell; data-value and the title hold the exact value
   const el = document.createElement("div");
   el.className = `grid size-${size}${labelled ? " labelled" : ""}`;
   el.setAttribute("role", "group");
@@ -78,6 +68,7 @@ function drawGrid(grid, cells, byKey) {
       if (grid.twin) cell.dataset.twin = grid.twin[k] ?? "";
       const v = grid.values[k];
       cell.textContent = fmt(v, digits);
+      cell.dataset.value = String(v);
       cell.title = `${grid.tensor}[${grid.idx[k]}] = ${v}${mark ? ` (${markText(mark)})` : ""}`;
       cell.setAttribute("aria-label", cell.title);
       cells[id] = cell;
@@ -116,14 +107,15 @@ function operator(text) {
   return op;
 }
 
-// Draws `view` into `stage`; returns the cells by id and by "tensor|idx", and the result grid.
-export function drawView(stage, view) {
+// Draws `view` into `stage` in `layout` order (the registry entry's: grid titles and operators,
+// left to right; a nested list stacks its items vertically). Returns the cells by id and by
+// "tensor|idx", and the result grid.
+export function drawView(stage, view, layout) {
   const cells = new Array(view.grids.reduce((s, g) => s + g.rows * g.cols, 0));
   const byKey = new Map();
   const byTitle = new Map(view.grids.map((g) => [g.title, g]));
   const row = document.createElement("div");
   row.className = "equation-row";
-  const layout = LAYOUT[view.scatter ? "scatter" : view.phase];
   let pendingOps = [];
   for (const item of layout) {
     let drawnItem;

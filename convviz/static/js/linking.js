@@ -15,9 +15,7 @@ export function neighbourLists(terms, cellCount) {
 }
 
 export class Linker {
-  constructor(stage, onActive) {
-    this.stage = stage;
-    this.onActive = onActive; // called with the active cell (or null) after each change
+  constructor(stage) {
     this.cells = [];
     this.neighbours = [];
     this.marked = [];
@@ -75,6 +73,5 @@ export class Linker {
         this.marked.push(el);
       }
     }
-    this.onActive(next);
   }
 }

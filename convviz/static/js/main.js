@@ -1,23 +1,30 @@
-// Wires the page: URL state -> problem panel, view (grids and links), step source, player and
-// formula panel. Every index the page shows comes from the server; this file only connects.
+// Wires the page: the phase registry and presets from the server -> phase buttons, URL state,
+// problem panel, view (grids and links), step source, player and formula panel. Every index and
+// every fact about a phase comes from the server; this file only connects.
 
 import { ApiError, getJSON, postJSON } from "./api.js";
 import { CellEditor } from "./editor.js";
 import { FormulaPanel } from "./formula.js";
 import { drawView, enableGridKeys } from "./grids.js";
 import { Linker } from "./linking.js";
+import { LoadingBar } from "./loading.js";
+import { PhaseNav } from "./phase-nav.js";
+import { PhaseRegistry, sliceOfStep } from "./phases.js";
 import { Player } from "./player.js";
 import { ProblemBody } from "./problem-body.js";
 import { ProblemPanel } from "./problem-panel.js";
+import { SlicePanel } from "./slice-panel.js";
 import { StepMarks } from "./step-marks.js";
-import { StepSource } from "./step-source.js";
+import { StepSource, stepsKey } from "./step-source.js";
 import { bodyFromProblem, readUrl, writeUrl } from "./url-state.js";
-import { EXPLAIN, RESULT_TENSOR, sliceOfStep } from "./phases.js";
 
 const $ = (id) => document.getElementById(id);
 const stage = $("stage");
 
-const state = { problem: null, phase: "forward", step: 0, sel: { n: 0, f: 0, c: 0 }, scatter: false, edits: new Map() };
+// phase: a registry name (grad_x_scatter while grad_x's scatter toggle is on); start() sets it from the URL
+const state = { problem: null, phase: null, step: 0, sel: { n: 0, f: 0, c: 0 }, edits: new Map() };
+let phases = null;     // the PhaseRegistry, once fetched
+let nav = null;        // the PhaseNav built from it
 let view = null;       // the server's view of the phase on screen
 let drawn = null;      // {cells, byKey, result}
 let source = null;     // StepSource of the phase on screen
@@ -50,29 +57,28 @@ function clampSel() {
 
 // toSlice: the user chose another slice, so the step moves to the slice's first result cell.
 async function load({ toSlice = false } = {}) {
+  if (!phases) return; // the first load comes from start(), once the registry is here
   const mine = ++generation;
   clampSel();
   try {
     const body = await problemBody();
+    const entry = phases.get(state.phase);
     const { n, f, c } = state.sel;
-    const scatter = state.scatter && state.phase === "grad_x";
-    const q = new URLSearchParams({ n, f, c, scatter });
-    const v = await postJSON(`/api/v1/page/view/${state.phase}?${q}`, body);
+    const v = await postJSON(`/api/v1/page/view/${state.phase}?${new URLSearchParams({ n, f, c })}`, body);
     if (mine !== generation) return;
     showError("");
     view = v;
-    drawn = drawView(stage, view);
+    drawn = drawView(stage, view, entry.layout);
     marks.reset(drawn);
     linker.setView(drawn.cells, view.terms);
-    const tracePhase = scatter ? "scatter" : state.phase === "im2col" ? "forward" : state.phase;
-    const key = JSON.stringify([body, tracePhase, scatter ? [n, c] : null]);
+    const key = stepsKey(body, entry, state.sel);
     if (key !== sourceKey) {
       if (source) source.close();
       sourceKey = key;
       source = new StepSource({
-        problem: body, phase: tracePhase, sel: { n, c }, total: view.total, termsPerStep: view.terms_per_step,
+        problem: body, entry, sel: { ...state.sel }, total: view.total, termsPerStep: view.terms_per_step,
         onArrive: (k) => { if (k === state.step || (source.small && source.cache.size === source.total)) renderStep(); },
-        onProgress: progress, onError: failed,
+        onProgress: (p) => loading.show(p), onError: failed,
       });
     }
     if (toSlice) state.step = view.first_step;
@@ -85,50 +91,43 @@ async function load({ toSlice = false } = {}) {
   }
 }
 
-function sameSlice(step) {
-  const want = sliceOfStep(state.phase, state.scatter, step.at);
+function sameSlice(entry, step) {
+  const want = sliceOfStep(entry, step.at);
   return Object.entries(want).every(([k, v]) => state.sel[k] === v);
-}
-
-function progress({ start, stop, received, done }) {
-  const box = $("loading");
-  box.hidden = done;
-  $("progress").max = stop - start;
-  $("progress").value = received;
-  $("loading-text").textContent = `steps ${(start + 1).toLocaleString("en")}\u2013${stop.toLocaleString("en")}: ${received.toLocaleString("en")} loaded`;
 }
 
 // ---- one step ----------------------------------------------------------------------------
 function renderStep() {
   if (!view) return;
+  const entry = phases.get(state.phase);
   const k = state.step;
   source.ensure(k);
   const step = source.get(k);
-  if (step && !sameSlice(step)) {
-    Object.assign(state.sel, sliceOfStep(state.phase, state.scatter, step.at));
+  if (step && !sameSlice(entry, step)) {
+    Object.assign(state.sel, sliceOfStep(entry, step.at));
     load();
     return;
   }
   // the result cell of step k: from the step, or (before it arrives) from the view's step numbers
   const result = drawn.result;
   let current = null;
-  if (step) current = drawn.byKey.get(`${RESULT_TENSOR[state.scatter && state.phase === "grad_x" ? "scatter" : state.phase]}|${step.at.join(",")}`);
+  if (step) current = drawn.byKey.get(`${entry.result}|${step.at.join(",")}`);
   if (!current && result.step) {
     const pos = result.step.indexOf(k);
     if (pos >= 0) current = drawn.cells[result.offset + pos];
   }
-  const scatter = state.scatter && state.phase === "grad_x";
-  marks.show(current, k, { pending: !scatter });
-  if (scatter && step) marks.showPartial(view, step.partial);
+  // steps that carry running sums fill their tensor as they go instead of leaving results pending
+  const accumulated = phases.accumulates(state.phase);
+  marks.show(current, k, { pending: !accumulated });
+  if (accumulated && step) marks.showPartial(view, accumulated, step.partial);
   const compact = state.problem.N === 1 && state.problem.C === 1 && state.problem.F === 1;
-  const selected = state.phase === "grad_x" ? state.sel.f : state.phase === "grad_w" || state.phase === "grad_b" ? state.sel.n : state.sel.c;
-  formula.show(step, { phase: state.phase, scatter, compact, selected });
+  formula.show(step, { spec: entry.formula, compact, selected: state.sel[entry.formula.selected] });
   markOnce("convviz:first-view");
   if (step) markOnce("convviz:first-step");
   const all = source.all();
   const small = all && all.length <= 64 && view.terms_per_step <= 16;
-  formula.showAll(small ? all : null, { phase: state.phase, scatter, compact, current: k, key: sourceKey });
-  writeUrl(state);
+  formula.showAll(small ? all : null, { spec: entry.formula, compact, current: k, key: sourceKey });
+  writeUrl(state, phases);
 }
 
 // Performance marks for benchmarks/bench_page.py, set after the frame that shows them is painted.
@@ -139,34 +138,18 @@ function markOnce(name) {
   requestAnimationFrame(() => setTimeout(() => performance.mark(name), 0));
 }
 
-// ---- descriptions and selectors -----------------------------------------------------------
+// ---- what the view on screen is ---------------------------------------------------------------
 function describe() {
-  const g = view.geometry;
-  for (const btn of document.querySelectorAll("[data-phase]")) btn.setAttribute("aria-pressed", String(btn.dataset.phase === state.phase));
-  document.querySelector(".scatter-toggle").hidden = state.phase !== "grad_x";
-  $("scatter").checked = state.scatter;
-  $("phase-explain").textContent = EXPLAIN[state.scatter && state.phase === "grad_x" ? "scatter" : state.phase];
-  fillSelect($("sel-n"), g.N, state.sel.n);
-  fillSelect($("sel-f"), g.F, state.sel.f);
-  fillSelect($("sel-c"), g.C, state.sel.c);
-  const [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
-  $("geometry").textContent = `x ${g.N}\u00d7${g.C}\u00d7${g.H}\u00d7${g.W}, w ${g.F}\u00d7${g.C}\u00d7${g.KH}\u00d7${g.KW}, `
-    + `stride ${sh},${sw}, padding ${ph},${pw}, dilation ${dh},${dw} \u2192 out ${g.N}\u00d7${g.F}\u00d7${g.Ho}\u00d7${g.Wo}; `
-    + `x_pad ${g.Hp}\u00d7${g.Wp}, grad_out_pad ${g.Hg}\u00d7${g.Wg}`
-    + (g.remainder[0] || g.remainder[1] ? `; ${g.remainder[0]} row(s), ${g.remainder[1]} column(s) of x_pad never read` : "");
+  nav.show(state.phase);
+  $("phase-explain").textContent = phases.get(state.phase).explain;
+  slices.show(view.geometry, state.sel);
   $("notes").textContent = view.notes.join(" ");
   $("clear-edits").hidden = state.edits.size === 0;
 }
 
-function fillSelect(select, size, value) {
-  if (select.options.length !== size) {
-    select.replaceChildren(...Array.from({ length: size }, (_, i) => new Option(String(i), String(i))));
-  }
-  select.value = String(value);
-}
-
 // ---- wiring -------------------------------------------------------------------------------
-const linker = new Linker(stage, () => {});
+const linker = new Linker(stage);
+const loading = new LoadingBar({ box: $("loading"), bar: $("progress"), text: $("loading-text") });
 const marks = new StepMarks(linker);
 enableGridKeys(stage);
 const formula = new FormulaPanel({
@@ -196,25 +179,25 @@ new CellEditor(stage, $("editor"), {
   onCommit: (cell, value) => { state.edits.set(cell, value); panel.markPreset(null); load(); },
 });
 $("clear-edits").addEventListener("click", () => { state.edits = new Map(); load(); });
-for (const btn of document.querySelectorAll("[data-phase]")) {
-  btn.addEventListener("click", () => {
-    if (state.phase === btn.dataset.phase) return;
-    state.phase = btn.dataset.phase;
-    player.pause();
-    load({ toSlice: true });
-  });
-}
-$("scatter").addEventListener("change", () => { state.scatter = $("scatter").checked; load({ toSlice: true }); });
-for (const [id, axis] of [["sel-n", "n"], ["sel-f", "f"], ["sel-c", "c"]]) {
-  $(id).addEventListener("change", () => { state.sel[axis] = Number($(id).value); player.pause(); load({ toSlice: true }); });
+const slices = new SlicePanel({
+  selects: { n: $("sel-n"), f: $("sel-f"), c: $("sel-c") }, geometryEl: $("geometry"),
+  onChoose: (axis, value) => { state.sel[axis] = value; player.pause(); load({ toSlice: true }); },
+});
+
+function choosePhase(name) {
+  state.phase = name;
+  player.pause();
+  load({ toSlice: true });
 }
 
 async function start() {
   try {
-    const presets = await getJSON("/api/v1/presets");
+    const [presets, entries] = await Promise.all([getJSON("/api/v1/presets"), getJSON("/api/v1/phases")]);
+    phases = new PhaseRegistry(entries);
+    nav = new PhaseNav(document.querySelector("nav.phases"), phases, { onChoose: choosePhase });
     panel.setPresets(presets);
-    const url = readUrl(location.search, panel.presetProblem("worked"));
-    Object.assign(state, { problem: url.problem, phase: url.phase, step: url.step, sel: url.sel, scatter: url.scatter, edits: url.edits });
+    const url = readUrl(location.search, panel.presetProblem("worked"), phases);
+    Object.assign(state, { problem: url.problem, phase: url.phase, step: url.step, sel: url.sel, edits: url.edits });
     panel.fill(state.problem);
     if (state.edits.size) panel.markPreset(null);
     // a URL with a step shows that step (the slice follows it); with only a slice, its first step

@@ -1,26 +1,42 @@
-// What each phase is called and says: its result tensor, which shown slice (n, f, c) a step's
-// result cell belongs to (the names of its axes, MATH.md), and a one-line explanation.
+// Reads the phase registry as GET /api/v1/phases serves it (convviz/trace/phases.py): the page
+// knows no phase of its own, so every question about a phase (its button, its result tensor,
+// its layout and formula, which drawn slice a step belongs to) is answered from these entries.
 
-export const RESULT_TENSOR = { forward: "out", im2col: "out", grad_x: "grad_x", scatter: "grad_out", grad_w: "grad_w", grad_b: "grad_b" };
+export class PhaseRegistry {
+  constructor(entries) {
+    this.entries = entries;
+    this.byName = new Map(entries.map((e) => [e.name, e]));
+  }
 
-// The axes of a step's `at` that choose the drawn slice.
-export function sliceOfStep(phase, scatter, at) {
-  if (phase === "grad_x" && scatter) return { n: at[0], f: at[1] };
-  switch (phase) {
-    case "forward": return { n: at[0], f: at[1] };
-    case "im2col": return { n: at[0] };
-    case "grad_x": return { n: at[0], c: at[1] };
-    case "grad_w": return { f: at[0], c: at[1] };
-    case "grad_b": return { f: at[0] };
-    default: return {};
+  // The entry called `name`, or null.
+  get(name) { return this.byName.get(name) || null; }
+
+  // What the page shows when the URL names no known phase: the registry's first (forward).
+  get fallback() { return this.entries[0]; }
+
+  // The phases with a button of their own, in registry order.
+  get buttons() { return this.entries.filter((e) => !e.variant_of); }
+
+  // The phases shown as a toggle on their base phase's button (grad_x's scatter route).
+  get variants() { return this.entries.filter((e) => e.variant_of); }
+
+  // The phase whose button stands for `name`: itself, or its base when it is a variant.
+  base(name) {
+    const entry = this.get(name);
+    return entry && entry.variant_of ? this.get(entry.variant_of) : entry;
+  }
+
+  // The tensor whose running sums a step carries (`partial`, the scatter route's grad_x so far),
+  // or null: such steps come from the paged scatter endpoint, and a variant computes what its
+  // base phase computes.
+  accumulates(name) {
+    const entry = this.get(name);
+    return entry && entry.steps_from === "scatter" ? this.base(name).result : null;
   }
 }
 
-export const EXPLAIN = {
-  forward: "Each output a = one window of x_pad times the kernel w, element by element, summed over every input channel, plus the bias b. The window slides by the stride; dilation spreads its cells apart.",
-  grad_x: "Gather route: grad_out is spread by the stride (zeros inserted) and padded into grad_out_pad; each cell of grad_x is one window of it times w_rot, the kernel rotated 180 degrees (f and c swapped).",
-  scatter: "Scatter route: each grad_out value is spread back over the window it came from, times the kernel w as it is (no rotation); grad_x accumulates. Both routes give the same numbers.",
-  grad_w: "Each cell of grad_w is x_pad correlated with grad_out: the grad_out values times the x_pad cells that weight touched, summed over samples and positions. No rotation.",
-  grad_b: "Each bias gradient is the sum of its kernel's grad_out over every sample and position.",
-  im2col: "The fast method: every window of x_pad becomes one row of cols; the kernels become the columns of w_mat; one matrix product cols @ w_mat (+ b) gives every output at once.",
-};
+// The drawn slice ({n, f, c}, some of them) that a step's result cell lies in: entry.select
+// names the axis of step.at that gives each.
+export function sliceOfStep(entry, at) {
+  return Object.fromEntries(Object.entries(entry.select).map(([key, axis]) => [key, at[axis]]));
+}

@@ -84,6 +84,4 @@ export class Player {
     this.el.play.textContent = "\u25b6 play";
     this.el.play.setAttribute("aria-label", "play");
   }
-
-  get playing() { return this.timer !== null; }
 }

@@ -38,10 +38,10 @@ export class StepMarks {
     }
   }
 
-  // The scatter route: grad_x[n, c] after this step (row-major), cells still short of their
-  // final value marked as partial.
-  showPartial(view, partial) {
-    const grid = view.grids.find((g) => g.title === "grad_x");
+  // The scatter route: the drawn slice of `tensor` (grad_x[n, c]) as accumulated after this
+  // step (row-major), cells still short of their final value marked as partial.
+  showPartial(view, tensor, partial) {
+    const grid = view.grids.find((g) => g.tensor === tensor);
     partial.forEach((v, pos) => {
       const cell = this.drawn.cells[grid.offset + pos];
       cell.textContent = fmt(v, 1);

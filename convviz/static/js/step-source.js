@@ -1,16 +1,28 @@
 // The steps of the phase on screen, fetched in windows around the current step: a large trace
 // (the tutorial's layer has 31,360 forward steps of 288 terms) is never asked for whole.
-// Trace phases come from the JSON Lines stream, read step by step as they arrive; the scatter
-// route from its paged endpoint.
+// Which steps, and from where, the registry entry says: `trace` names the phase whose steps
+// play (im2col plays forward's) and comes from the JSON Lines stream, read step by step as
+// they arrive; `steps_from: "scatter"` means the paged scatter endpoint, whose steps carry the
+// running sums of the drawn slice (n, c).
 
 import { postJSON, streamTrace } from "./api.js";
 
 const TERMS_PER_WINDOW = 20000;
 
+const paged = (entry) => entry.steps_from === "scatter";
+
+// What identifies the steps of `entry` for `problem` and the drawn slice `sel`: two views with
+// the same key play the same steps (forward and im2col), so the loaded ones are kept.
+export function stepsKey(problem, entry, { n, c }) {
+  return JSON.stringify([problem, entry.trace, entry.steps_from, paged(entry) ? [n, c] : null]);
+}
+
 export class StepSource {
-  // problem: API body; phase: forward | grad_x | grad_w | grad_b | scatter; sel: {n, c} (scatter)
-  constructor({ problem, phase, sel, total, termsPerStep, onArrive, onProgress, onError }) {
-    Object.assign(this, { problem, phase, sel, total, onArrive, onProgress, onError });
+  // problem: API body; entry: the phase's registry entry; sel: the drawn slice {n, f, c}
+  constructor({ problem, entry, sel, total, termsPerStep, onArrive, onProgress, onError }) {
+    Object.assign(this, { problem, sel, total, onArrive, onProgress, onError });
+    this.trace = entry.trace;
+    this.paged = paged(entry);
     this.cache = new Map();
     this.small = total * termsPerStep <= TERMS_PER_WINDOW;
     this.window = this.small ? total : Math.max(1, Math.min(500, Math.floor(TERMS_PER_WINDOW / termsPerStep)));
@@ -77,14 +89,14 @@ export class StepSource {
       if (received % 8 === 0) progress(false);
     };
     try {
-      if (this.phase === "scatter") {
+      if (this.paged) {
         for (let s = start; s < stop; s += 500) {
           const q = new URLSearchParams({ n: this.sel.n, c: this.sel.c, start: s, limit: Math.min(500, stop - s) });
           const page = await postJSON(`/api/v1/page/scatter?${q}`, this.problem, { signal: controller.signal });
           page.steps.forEach(accept);
         }
       } else {
-        await streamTrace(this.phase, this.problem, {
+        await streamTrace(this.trace, this.problem, {
           start, limit: stop - start, signal: controller.signal,
           onEvent: (event) => { if (event.event === "step") accept(event); },
         });

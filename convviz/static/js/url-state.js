@@ -1,9 +1,10 @@
 // The page's state and its URL form. The query names the problem and the view:
 // n, c, h, w, f, kh, kw (shapes), stride, padding, dilation ("2" or "2,1"), values, seed,
 // phase, step (0-based step index, as in the API), plus sel (shown sample, kernel, channel:
-// "n,f,c"), scatter=1 (grad_x by the scatter route) and edit (typed values: "x@0,0,1,2=5;w@...").
+// "n,f,c"), a variant's toggle (scatter=1: grad_x by the scatter route, written beside
+// phase=grad_x as the README documents) and edit (typed values: "x@0,0,1,2=5;w@...").
+// Which phases exist comes from the registry (phases.js).
 
-export const PHASES = ["forward", "grad_x", "grad_w", "grad_b", "im2col"];
 const SHAPE_KEYS = [["N", "n"], ["C", "c"], ["H", "h"], ["W", "w"], ["F", "f"], ["KH", "kh"], ["KW", "kw"]];
 const PAIR_KEYS = ["stride", "padding", "dilation"];
 
@@ -50,8 +51,17 @@ function parseEdits(text) {
 const editsText = (edits) =>
   [...edits].map(([key, v]) => `${key.replace("|", "@")}=${v}`).join(";");
 
+// The phase the query names: phase=NAME (a variant's own name works too), or a variant as its
+// base phase plus its toggle flag (phase=grad_x&scatter=1); an unknown name means the
+// registry's first, forward.
+function phaseFromQuery(q, phases) {
+  const named = phases.get(q.get("phase")) || phases.fallback;
+  const variant = phases.variants.find((v) => v.variant_of === named.name && q.get(v.toggle) === "1");
+  return (variant || named).name;
+}
+
 // Reads the URL over a default problem; returns null fields where the URL says nothing.
-export function readUrl(search, defaults) {
+export function readUrl(search, defaults, phases) {
   const q = new URLSearchParams(search);
   const problem = { ...defaults };
   let given = false;
@@ -72,27 +82,27 @@ export function readUrl(search, defaults) {
   const step = Number(q.get("step"));
   return {
     given, problem,
-    phase: PHASES.includes(q.get("phase")) ? q.get("phase") : "forward",
+    phase: phaseFromQuery(q, phases),
     step: Number.isInteger(step) && step >= 0 ? step : 0,
     stepGiven: q.has("step"),
     sel: { n, f, c },
-    scatter: q.get("scatter") === "1",
     edits: parseEdits(q.get("edit")),
   };
 }
 
-export function writeUrl(state) {
+export function writeUrl(state, phases) {
   const p = state.problem;
+  const entry = phases.get(state.phase);
   const q = new URLSearchParams();
   for (const [field, key] of SHAPE_KEYS) q.set(key, String(p[field]));
   for (const key of PAIR_KEYS) q.set(key, pairText(p[key]));
   q.set("values", p.values);
   q.set("seed", String(p.seed));
-  q.set("phase", state.phase);
+  q.set("phase", entry.variant_of || entry.name);
   q.set("step", String(state.step));
   const { n, f, c } = state.sel;
   if (n || f || c) q.set("sel", `${n},${f},${c}`);
-  if (state.scatter && state.phase === "grad_x") q.set("scatter", "1");
+  if (entry.variant_of) q.set(entry.toggle, "1");
   if (state.edits.size) q.set("edit", editsText(state.edits));
   const url = `${location.pathname}?${q}`;
   if (url !== location.pathname + location.search) history.replaceState(null, "", url);
