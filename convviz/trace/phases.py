@@ -41,7 +41,10 @@ class Phase:
     subtitle: str
     explain: str
     layout: tuple  # grid titles and operators, left to right; a tuple stacks its items vertically
-    formula: dict  # result symbol, operands (symbol, index field, value field), zero text, partial sums
+    # result symbol, operands (symbol, index field, value field), zero text, partial sums (term field,
+    # axis, label) and the selected one, the axis of `at` that indexes b ("bias"), and for the
+    # scatter style the term field naming the cell a product is added to ("target")
+    formula: dict
     select: dict  # the drawn slice a step belongs to: {"n": axis of `at`, ...}
     bias: bool = False  # steps add b[f] (forward)
     trace: str | None = None  # a view that plays another phase's steps (im2col plays forward)
@@ -141,7 +144,7 @@ PHASE_LIST = (
                 "channel, plus the bias b. The window slides by the stride; dilation spreads its cells apart.",
         layout=("x_pad", "\u22c6", "w", "+", "b", "=", "out"),
         formula={"result": "a", "ops": [_PAD_X, _W], "zero": "padding zeros", "group": ["x_pad", 1, "input channel c"],
-                 "selected": "c"},
+                 "selected": "c", "bias": 1},
         select={"n": 0, "f": 1},
     ),
     Phase(
@@ -165,7 +168,8 @@ PHASE_LIST = (
         explain="Scatter route: each grad_out value is spread back over the window it came from, times the kernel w "
                 "as it is (no rotation); grad_x accumulates. Both routes give the same numbers.",
         layout=("grad_out", "\u00d7", "w", "\u2192", "grad_x"),
-        formula={"result": "Dx", "ops": [_DA, _W], "zero": "", "group": None, "selected": None, "style": "scatter"},
+        formula={"result": "Dx", "ops": [_DA, _W], "zero": "", "group": None, "selected": None, "style": "scatter",
+                 "target": "grad_x"},
         select={"n": 0, "f": 1}, steps_from="scatter",
     ),
     Phase(
@@ -196,7 +200,7 @@ PHASE_LIST = (
                 "w_mat; one matrix product cols @ w_mat (+ b) gives every output at once.",
         layout=("x_pad", "\u2192", "cols", "\u00d7", "w_mat", "+", "b", "=", "out"),
         formula={"result": "a", "ops": [_PAD_X, _W], "zero": "padding zeros", "group": ["x_pad", 1, "input channel c"],
-                 "selected": "c"},
+                 "selected": "c", "bias": 1},
         select={"n": 0},
     ),
 )

@@ -8,8 +8,9 @@ const MAX_TERMS_SHOWN = 12;
 
 // Every function below takes the phase's `spec`: its registry entry's `formula` (result symbol;
 // the operands of a term as [symbol, index field, value field]; what a missing operand means;
-// the partial sums' grouping [term field, axis, label] or null; style "scatter" for the
-// scatter route, whose steps spread one value instead of summing a window).
+// the partial sums' grouping [term field, axis, label] or null; `bias`, the axis of a step's `at`
+// that indexes b; style "scatter" for the scatter route, whose steps spread one value instead
+// of summing a window, with `target` the term field naming the cell each product is added to).
 
 function el(tag, className, ...children) {
   const e = document.createElement(tag);
@@ -47,12 +48,11 @@ function sumLine(lead, items, tail) {
 // The equation of one step: the result as the sum of its terms, in symbols and in numbers.
 export function equation(step, spec, compact, { numbers = true } = {}) {
   const { real, skipped } = realTerms(step, spec);
-  const f = step.at.length === 4 ? step.at[1] : step.at[0];
   const bias = step.bias !== undefined && step.bias !== null;
   const wrap = el("div", "eq");
   const lhs = [symbol(spec.result, step.at, compact), " = "];
   const symItems = real.map((t) => product(t, spec, compact, false));
-  const symTail = bias ? [" + ", symbol("b", [f], false)] : [];
+  const symTail = bias ? [" + ", symbol("b", [step.at[spec.bias]], false)] : [];
   if (!symItems.length) symItems.push(["0"]);
   wrap.append(sumLine(lhs, symItems, symTail));
   if (numbers) {
@@ -66,16 +66,16 @@ export function equation(step, spec, compact, { numbers = true } = {}) {
 }
 
 // grad_x by the scatter route: one grad_out cell spread over its window with w (not rotated).
-// Each term names the grad_x cell its product lands on in `grad_x` (null on padding).
+// Each term names the cell its product lands on in the field spec.target (null on padding).
 function scatterEquation(step, spec, compact) {
   const [[aName, aField, aValue], [bName, bField, bValue]] = spec.ops;
   const wrap = el("div", "eq");
   wrap.append(el("div", "line", symbol(aName, step.at, compact), ` = ${fmt(step.value, 4)} is spread over its window with ${bName} (not rotated):`));
   const list = el("ul", "scatter-list");
   for (const t of step.terms.slice(0, MAX_TERMS_SHOWN * 2)) {
-    const target = t.grad_x === null
+    const target = t[spec.target] === null
       ? el("span", "hint", "(padding: cropped)")
-      : symbol(spec.result, t.grad_x, compact);
+      : symbol(spec.result, t[spec.target], compact);
     list.append(el("li", "", target, " += ", symbol(aName, t[aField], compact), "\u00b7", symbol(bName, t[bField], compact),
       ` = ${fmtTerm(t[aValue])}\u00b7${fmtTerm(t[bValue])} = ${fmt(t.product, 4)}`));
   }
