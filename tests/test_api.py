@@ -2,7 +2,7 @@
 (``TestClient(create_app())``, no server; what ``make test-fast`` runs) and against a live
 ``convviz serve`` (``live_server``, marked ``server``). Every test runs over both, unchanged.
 
-Every number the server sends is checked against a reference written here from MATH.md's
+Every number the server sends is checked against a reference written here from the conventions'
 formulas as plain loops (and, in a separate test, against PyTorch when it is installed):
 nothing below is a recorded output of the code under test.
 """
@@ -36,20 +36,20 @@ def api(request):
             yield client
 
 
-# --- independent reference (MATH.md, plain loops) -------------------------------------------
+# --- independent reference (docs/conventions.md, plain loops) -------------------------------------------
 
 def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def out_size(xs, ws, stride, padding, dilation):
-    """(Ho, Wo) from MATH.md's "Output size"."""
+    """(Ho, Wo) from docs/conventions.md, "Output size"."""
     (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
     return ((xs[2] + 2 * ph - dh * (ws[2] - 1) - 1) // sh + 1, (xs[3] + 2 * pw - dw * (ws[3] - 1) - 1) // sw + 1)
 
 
 def reference(x, w, b, g, stride, padding, dilation):
-    """Every tensor of MATH.md from its formula, one cell at a time."""
+    """Every tensor of docs/conventions.md from its formula, one cell at a time."""
     (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
@@ -247,7 +247,7 @@ def solved(api):
 
 
 def expected_terms(phase, at, arr, ref):
-    """The terms of one step, from MATH.md's "Which inputs feed which outputs"."""
+    """The terms of one step, from the term sets of docs/conventions.md."""
     geo = ref["geometry"]
     (sh, sw), (ph, pw), (dh, dw) = geo["stride"], geo["padding"], geo["dilation"]
     x, w, g, x_pad = arr["x"], arr["w"], arr["grad_out"], ref["x_pad"]

@@ -88,7 +88,7 @@ def via(request):
             yield Via(trace_cli, partial(stream, client))
 
 
-EXPLICIT = {  # MATH.md's worked example shape with explicit values, 2-D as the API allows
+EXPLICIT = {  # the conventions' worked example shape with explicit values, 2-D as the API allows
     "x": [[1, 2, 0], [0, 1, 3], [2, 1, 0]], "w": [[1, -1], [2, 0]], "b": [0.5], "grad_out": [[[[1, -2], [0.25, 3]]]],
 }
 RECT = {"x_shape": [2, 2, 5, 7], "w_shape": [3, 2, 2, 3], "stride": [2, 3], "padding": [1, 2], "dilation": [2, 1],

@@ -1,5 +1,5 @@
 """The page in a real headless Chromium against a real server: each phase draws, hover and focus
-link exactly MATH.md's cells (computed in tests/page_helpers.py, not by the page or the server),
+link exactly the conventions' cells (computed in tests/page_helpers.py, not by the page or the server),
 the phase buttons come from the registry, the player steps and scrubs, a URL restores its view,
 the tutorial's layer loads and plays, edits and errors show, no console errors, no request
 leaves 127.0.0.1. Saves screenshots of each phase to docs/screenshots/."""
@@ -122,7 +122,7 @@ def choose(cells: list, limit: int) -> list:
 
 
 def check_linking(pg, g: Geo, phase: str, n: int, f: int, c: int, *, per_tensor: int = 6, scatter: bool = False):
-    """The page draws MATH.md's cells; hovering, then focusing, a cell marks exactly its term partners."""
+    """The page draws the conventions' cells; hovering, then focusing, a cell marks exactly its term partners."""
     expected_cells = drawn(g, phase, n, f, c, scatter)
     assert drawn_cells(pg) == expected_cells
     near = neighbours(terms(g, phase, n, f, c, scatter))
@@ -223,7 +223,7 @@ def test_phase_buttons_come_from_the_registry(page, live_server):
 def test_worked_example_formulas_are_the_tutorials(page):
     open_page(page, "phase=grad_x&step=4")
     eq = page.locator("#equation .line").first.inner_text()
-    # Dx22 = Da11*w22 + Da12*w21 + Da21*w12 + Da22*w11 (MATH.md, 1-based)
+    # Dx22 = Da11*w22 + Da12*w21 + Da21*w12 + Da22*w11 (docs/conventions.md, 1-based)
     assert eq.replace("\n", "") == "Dx22 = Da11\u00b7w22 + Da12\u00b7w21 + Da21\u00b7w12 + Da22\u00b7w11"
     items = page.locator("#equation-list > li")
     assert items.count() == 9  # the tutorial's nine Dx equations
@@ -415,7 +415,7 @@ def test_api_docs_work_offline(page):
 
 def test_legible_and_linked_on_a_4k_screen(page):
     """A 3840-pixel-wide screen at 100% scaling: the page scales up (cells at least 1.9x as
-    wide as at 1280x800) and hovering still links exactly MATH.md's cells."""
+    wide as at 1280x800) and hovering still links exactly the conventions' cells."""
     g = STRIDED_PADDED
     open_page(page, f"{g.query()}&values=integers&seed=1&phase=grad_x")
     width_1280 = cell(page, "grad_x", "0,0,1,1").bounding_box()["width"]
