@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..engine import Geometry
-from ..problem.model import ProblemIn
 from ..trace import PHASES, TRACE_PHASES
 
 TracePhase = Literal[TRACE_PHASES]  # type: ignore[valid-type]

@@ -28,7 +28,7 @@ MAX_COLS_COLUMNS = 72
 @dataclass(frozen=True)
 class Builder:
     plan: Callable[[Geometry, int, int, int], list[GridPlan]]
-    link: Callable[["view.View"], None]
+    link: Callable[..., None]  # link(view): adds marks, twins, step numbers and terms to the view
     #: terms a step shows on the page when not all of the trace's (the scatter route: channel c's)
     terms_shown: Callable[[Geometry], int] | None = None
 
@@ -46,22 +46,22 @@ def _grad_out(g: Geometry, n: int, f: int, role: str = "source") -> GridPlan:
     return plane(g, "grad_out", (n, f), "grad_out", f"sample n={n}, kernel f={f}", role)
 
 
-def _mark_x_pad(view: "view.View") -> None:
+def _mark_x_pad(view) -> None:
     grid = view.grid("x_pad")
     grid.marks = x_pad_marks(view.geo)
     grid.twin = x_twin(view.geo, grid.flat)
 
 
-def _mark_result(view: "view.View") -> None:
+def _mark_result(view) -> None:
     grid = view.result_grid
     grid.step = grid.flat.tolist()  # the trace's step k computes the k-th cell, row-major
 
 
-def _terms_of(view: "view.View", phase: str, ks: np.ndarray):
+def _terms_of(view, phase: str, ks: np.ndarray):
     return Trace(view.conv, phase).block(ks)
 
 
-def _result_ids(view: "view.View", ks: np.ndarray, shape: tuple) -> np.ndarray:
+def _result_ids(view, ks: np.ndarray, shape: tuple) -> np.ndarray:
     """The result cell's id, broadcast over each step's terms."""
     return np.broadcast_to(view.result_grid.ids_of(ks)[:, None], shape)
 
@@ -95,7 +95,7 @@ def plan_grad_x(g, n, f, c):
 
 
 def link_grad_x(view):
-    g, n, f, c = view.geo, view.n, view.f, view.c
+    g, n, f = view.geo, view.n, view.f
     _mark_result(view)
     go, gp, wg, wr, gx = (view.grid(t) for t in ("grad_out", "grad_out_pad", "w", "w_rot", "grad_x"))
     gp.marks = grad_out_pad_marks(g)
