@@ -1,7 +1,8 @@
 """REST API v1: solve a problem, page through a phase's steps, or stream them as JSON Lines.
 
-Large bodies are written by hand (``json.dumps`` of ``tolist()`` and the trace's own JSON
-text) rather than validated through the response models, which only document them.
+Large bodies are written by hand (``json.dumps`` of ``tolist()`` and the trace writer's JSON
+text) rather than validated through the response models, which only document them. The phase
+parameter and ``GET /phases`` come from the phase registry (``convviz.trace.phases``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import anyio
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from ..problem import PRESETS, check_page, dumps, json_object, jsonl_chunks
+from ..problem import PRESETS, ProblemIn, check_page, dumps, json_object, jsonl_chunks
 from ..trace import PHASE_LIST
-from ..problem.model import ProblemIn
 from .deps import ERRORS, ProblemBody, limits_of, off_loop, solved, thread_limiter
 from .models import ConvResult, PhaseOut, PresetOut, TracePage, TracePhase
 
