@@ -54,7 +54,7 @@ def trace(args) -> int:
     """The same JSON Lines as ``POST /api/v1/trace/{phase}/stream``, without a server."""
     from pydantic import ValidationError
 
-    from .problem import PRESETS, ProblemError, ProblemIn, Solved, check_page, jsonl_chunks, resolve
+    from .problem import PRESETS, ProblemIn, Solved, check_page, jsonl_chunks, resolve
 
     try:
         if args.problem in PRESETS and not _exists(args.problem):
@@ -72,7 +72,7 @@ def trace(args) -> int:
     except ValidationError as exc:
         print(f"convviz: invalid problem: {exc}", file=sys.stderr)
         return 2
-    except (ProblemError, ValueError) as exc:  # ProblemError is a ValueError; both say what was wrong
+    except ValueError as exc:  # a ProblemError or the engine's own check: both say what was wrong
         print(f"convviz: {exc}", file=sys.stderr)
         return 2
     out = sys.stdout.buffer

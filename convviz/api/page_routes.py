@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from ..page import build_view, check_scatter_page, scatter_steps
+from ..page import View, check_scatter_page, scatter_steps
 from ..problem import ProblemIn, check_select, dumps
 from .deps import ERRORS, ProblemBody, limits_of, off_loop, solved
 from .models import ViewPhase
@@ -42,7 +42,7 @@ async def view(
 def _view(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: int, scatter: bool) -> Response:
     cv = solved(problem, request).conv
     built = "grad_x_scatter" if scatter and phase == "grad_x" else phase
-    return _dumps(build_view(cv, built, n, f, c, limits_of(request)).as_dict(name=phase))
+    return _dumps(View(cv, built, n, f, c, max_cells=limits_of(request).max_view_cells).as_dict(name=phase))
 
 
 @router.post("/scatter", responses=ERRORS, summary="grad_x the scatter way, step by step, with running sums")

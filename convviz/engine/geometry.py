@@ -173,14 +173,21 @@ class Geometry:
         h, v = hp - self.padding[0], wp - self.padding[1]
         return (h >= 0) & (h < self.H) & (v >= 0) & (v < self.W), h, v
 
+    def grad_out_pad_to_dilated(self, u, t):
+        """``(inside, du, dt)``: where ``grad_out_pad`` cell ``(u, t)`` falls in the stride-dilated
+        ``grad_out`` (``grad_out[i, j]`` sits at ``(i*sh, j*sw)``); ``inside`` is False in the
+        margins padded around it."""
+        top, _, left, _ = self.grad_out_pad_margins
+        du, dt = np.asarray(u) - top, np.asarray(t) - left
+        inside = (du >= 0) & (du <= (self.Ho - 1) * self.stride[0]) & (dt >= 0) & (dt <= (self.Wo - 1) * self.stride[1])
+        return inside, du, dt
+
     def grad_out_pad_to_grad_out(self, u, t):
         """``(real, i, j)``: the ``grad_out`` cell that ``grad_out_pad`` cell ``(u, t)`` holds;
         ``real`` is False on an inserted zero (margin or stride gap), where ``i``, ``j`` are 0."""
-        top, _, left, _ = self.grad_out_pad_margins
+        inside, du, dt = self.grad_out_pad_to_dilated(u, t)
         (sh, sw) = self.stride
-        du, dt = np.asarray(u) - top, np.asarray(t) - left
-        real = ((du >= 0) & (du % sh == 0) & (du <= (self.Ho - 1) * sh)
-                & (dt >= 0) & (dt % sw == 0) & (dt <= (self.Wo - 1) * sw))
+        real = inside & (du % sh == 0) & (dt % sw == 0)
         return real, np.where(real, du // sh, 0), np.where(real, dt // sw, 0)
 
     def w_rot_to_w(self, c, f, p, q):

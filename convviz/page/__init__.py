@@ -2,6 +2,6 @@
 the shapes (checked against the limits first), then links the drawn cells that share a term."""
 
 from .builders import BUILDERS, MAX_COLS_COLUMNS
-from .view import View, build_view, check_scatter_page, plan, scatter_steps
+from .view import View, check_scatter_page, plan, scatter_steps
 
-__all__ = ["BUILDERS", "MAX_COLS_COLUMNS", "View", "build_view", "check_scatter_page", "plan", "scatter_steps"]
+__all__ = ["BUILDERS", "MAX_COLS_COLUMNS", "View", "check_scatter_page", "plan", "scatter_steps"]

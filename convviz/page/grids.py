@@ -131,8 +131,5 @@ def grad_out_pad_marks(geo: Geometry) -> list[str]:
     columns (stride)."""
     u, t = np.indices((geo.Hg, geo.Wg))
     real, _, _ = geo.grad_out_pad_to_grad_out(u, t)
-    top, _, left, _ = geo.grad_out_pad_margins
-    (sh, sw) = geo.stride
-    du, dt = u - top, t - left
-    inside = (du >= 0) & (du <= (geo.Ho - 1) * sh) & (dt >= 0) & (dt <= (geo.Wo - 1) * sw)
+    inside, _, _ = geo.grad_out_pad_to_dilated(u, t)
     return np.where(real, "", np.where(inside, "gap", "margin")).ravel().tolist()

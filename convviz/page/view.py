@@ -8,6 +8,8 @@ ids of the drawn cells it involves (result first).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from ..engine import Geometry
@@ -23,17 +25,23 @@ def plan(geo: Geometry, phase: str, n: int, f: int, c: int) -> list[GridPlan]:
 
 
 class View:
-    """The drawing of ``phase`` for the slice (n, f, c) of ``conv``, built from its ``plans``."""
+    """The drawing of ``phase`` for the slice (n, f, c) of ``conv``: planned, checked against
+    ``max_cells`` (``ProblemError`` when over), then built."""
 
     def __init__(self, conv: Convolution, phase: str, n: int = 0, f: int = 0, c: int = 0,
-                 plans: list[GridPlan] | None = None):
+                 max_cells: int | None = None):
         self.entry = registry_entry(phase)
         check_select(conv.geo, n, f, c)
+        plans = plan(conv.geo, phase, n, f, c)
+        cells = sum(p.size for p in plans)
+        if max_cells is not None and cells > max_cells:
+            raise ProblemError("limit_exceeded", f"the {phase} view of this problem would draw {cells:,} cells; the "
+                               f"page draws at most {max_cells:,}: use a smaller H, W or kernel")
         self.conv, self.geo, self.phase, self.n, self.f, self.c = conv, conv.geo, phase, n, f, c
         self.notes: list[str] = []
         self.terms: list[list[int]] = []
         self.grids: list[Grid] = []
-        for p in plans if plans is not None else plan(conv.geo, phase, n, f, c):
+        for p in plans:
             self.grids.append(Grid.from_plan(p, conv, offset=sum(gr.rows * gr.cols for gr in self.grids)))
         self._by_title = {gr.title: gr for gr in self.grids}
         BUILDERS[phase].link(self)
@@ -56,7 +64,7 @@ class View:
                 self.terms.append(term)
 
     # output -------------------------------------------------------------------------------
-    @property
+    @cached_property
     def trace(self) -> Trace:
         """The trace whose steps this view's player shows."""
         return Trace(self.conv, self.entry.plays)
@@ -83,17 +91,6 @@ class View:
             "terms_per_step": self.terms_per_step, "first_step": self.first_step,
             "grids": [gr.as_dict() for gr in self.grids], "terms": self.terms,
         }
-
-
-def build_view(conv: Convolution, phase: str, n: int, f: int, c: int, limits: Limits) -> View:
-    """The view, refused (``ProblemError``) when its plan draws more than ``max_view_cells``."""
-    check_select(conv.geo, n, f, c)
-    plans = plan(conv.geo, phase, n, f, c)
-    cells = sum(p.size for p in plans)
-    if cells > limits.max_view_cells:
-        raise ProblemError("limit_exceeded", f"the {phase} view of this problem would draw {cells:,} cells; the page "
-                           f"draws at most {limits.max_view_cells:,}: use a smaller H, W or kernel")
-    return View(conv, phase, n, f, c, plans)
 
 
 # the scatter route's steps, with running sums ------------------------------------------------------

@@ -2,8 +2,8 @@
 preset, a page fetching window after window of one trace, an autograder in a loop.
 
 A problem is solved once (engine, artifacts), each of its tensors is written as JSON once, and
-each phase keeps one ``Trace`` whose per-cell text fragments then serve every later page and
-stream. Entries are shared between threads, so their arrays are made read-only. The cache is
+each phase keeps one trace writer whose per-cell text fragments then serve every later page
+and stream. Entries are shared between threads, so their arrays are made read-only. The cache is
 bounded by an estimate of the bytes its entries hold (``cache_bytes``; 0 turns it off).
 """
 
