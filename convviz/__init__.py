@@ -8,8 +8,11 @@ The Python API uses the fast (im2col) engine::
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from .checking import check
 from .engine import fast as _fast
 
 __version__ = "0.1.0"
@@ -20,17 +23,37 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1) -> np.ndarray:
 
     x (N, C, H, W), w (F, C, KH, KW), b (F,) or None -> out (N, F, Ho, Wo), float64.
     stride / padding / dilation: an int or a pair (vertical, horizontal).
-    Raises ``ValueError`` on invalid arguments, saying what was received.
+    Raises ``ValueError`` on invalid arguments, saying what was received. A result that
+    overflows float64 is returned as NumPy computes it (inf) with a ``RuntimeWarning`` naming it.
     """
-    return _fast.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _fast.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation)
+    _warn_overflow({"out": out})
+    return out
 
 
 def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
     """Backward pass given ``grad_out`` = dL/d out (N, F, Ho, Wo).
 
-    Returns ``(grad_x, grad_w, grad_b)`` with shapes (N, C, H, W), (F, C, KH, KW), (F,).
+    Returns ``(grad_x, grad_w, grad_b)`` with shapes (N, C, H, W), (F, C, KH, KW), (F,); those
+    that overflow float64 hold inf and are named in a ``RuntimeWarning``.
     """
-    return _fast.conv2d_backward(x, w, grad_out, stride=stride, padding=padding, dilation=dilation)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = _fast.conv2d_backward(x, w, grad_out, stride=stride, padding=padding, dilation=dilation)
+    _warn_overflow(dict(zip(("grad_x", "grad_w", "grad_b"), grads)))
+    return grads
 
 
-__all__ = ["conv2d", "conv2d_backward", "__version__"]
+def _warn_overflow(results: dict) -> None:
+    """The overflow policy (README "Overflow"), as the REST API applies it: finite results are
+    given as they are, and the ones that overflowed are named, never silently passed on."""
+    bad = [name for name, arr in results.items() if not np.all(np.isfinite(arr))]
+    if bad:
+        finite = [name for name in results if name not in bad]
+        warnings.warn(f"convviz: {' and '.join(bad)} overflow{'s' if len(bad) == 1 else ''} float64 (largest "
+                      f"finite value 1.8e+308) for these inputs: {'they hold' if len(bad) > 1 else 'it holds'} inf "
+                      f"or nan" + (f"; {', '.join(finite)} {'is' if len(finite) == 1 else 'are'} finite" if finite else ""),
+                      RuntimeWarning, stacklevel=3)
+
+
+__all__ = ["check", "conv2d", "conv2d_backward", "__version__"]

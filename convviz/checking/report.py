@@ -33,8 +33,9 @@ def page_url(cfg: Config, tensor: str, index: tuple | None, got: np.ndarray | No
         geo = cfg.geometry
         shape = {"out": geo.out_shape, "grad_x": geo.x_shape, "grad_w": geo.w_shape, "grad_b": geo.b_shape}[tensor]
         query["step"] = int(np.ravel_multi_index(index, shape))
-        n, f, c = {"out": (index[0], index[1], 0), "grad_x": (index[0], 0, index[1]),
-                   "grad_w": (0, index[0], index[1]), "grad_b": (0, index[0], 0)}[tensor]
+        # the drawn slice "n,f,c" that holds the cell (a result's index names some of the three)
+        n, f, c = {"out": lambda: (index[0], index[1], 0), "grad_x": lambda: (index[0], 0, index[1]),
+                   "grad_w": lambda: (0, index[0], index[1]), "grad_b": lambda: (0, index[0], 0)}[tensor]()
         query["sel"] = f"{n},{f},{c}"
     if got is not None and got.size <= URL_VALUES_CAP:
         query["check"] = json.dumps({tensor: got.tolist()}, separators=(",", ":"))
@@ -62,7 +63,7 @@ class Failure:
     first_cell: dict | None = None  # {"index", "phase", "step", "expected", "got", "equation", "note"}
 
     def title(self) -> str:
-        return f"{self.tensor} on {self.config['name']!r} ({self.config['description']})"
+        return f'{self.tensor} on "{self.config["name"]}" ({self.config["description"]})'
 
     def as_dict(self, cells_cap: int = JSON_CELLS_CAP) -> dict:
         return {
