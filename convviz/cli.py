@@ -1,4 +1,5 @@
-"""Command line: ``convviz serve`` (the page and the API) and ``convviz trace`` (JSON Lines to stdout)."""
+"""Command line: ``convviz serve`` (the page and the API), ``convviz trace`` (JSON Lines to stdout) and
+``convviz check`` (a learner's own forward/backward against the battery)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="number of steps (default: all that remain)")
     _add_limit_flags(p)
     p.set_defaults(func=trace)
+
+    from .checking.command import add_parser as add_check_parser
+
+    add_check_parser(sub)
     return parser
 
 
