@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import errors
+from .api.check_routes import router as check_router
 from .api.page_routes import router as page_router
 from .api.routes import router
 from .problem import DEFAULT_PRESET, PRESETS, Limits, SolvedCache
@@ -120,6 +121,7 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
     errors.install(app)
     app.include_router(router)
     app.include_router(page_router)
+    app.include_router(check_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
 

@@ -144,13 +144,15 @@ def check(forward: Callable | None = None, backward: Callable | None = None, *, 
 
 
 def check_arrays(pb: Problem, submitted: dict[str, np.ndarray], *, rtol: float = 1e-6, atol: float = 1e-9,
-                 cells_cap: int = 100) -> dict:
-    """Judge arrays already computed for one problem (``submitted``: tensor name -> array).
+                 cells_cap: int = 100, right: dict[str, np.ndarray] | None = None) -> dict:
+    """Judge arrays already computed for one problem (``submitted``: tensor name -> array;
+    ``right``: the right answers when already at hand).
 
     -> ``{"ok", "tensors": {name: {"ok", "shape_expected", "shape_got", "max_abs_error",
-    "wrong_count", "wrong", "first"}}, "diagnosis"}``; the diagnosis is judged on this problem only.
+    "wrong_count", "wrong", "first", "diagnosis"}}, "diagnosis"}``; judged on this problem only,
+    ``first`` is the first wrong cell's step and ``diagnosis`` the first tensor's named mistake.
     """
-    pred = Predictions([pb])
+    pred = Predictions([pb], {0: right} if right else None)
     tensors, diagnosis = {}, None
     for tensor in TENSORS:
         if tensor not in submitted:

@@ -78,9 +78,13 @@ def hypotheses(tensor: str) -> list[Hypothesis]:
 class Predictions:
     """What each hypothesis gives on each problem, computed once on demand."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], right: dict[int, dict[str, np.ndarray]] | None = None):
+        """``right``: right answers already computed (problem number -> tensor name -> array)."""
         self.problems = problems
         self._memo: dict = {}
+        for i, tensors in (right or {}).items():
+            for tensor, arr in tensors.items():
+                self._memo[(tensor, i, (None,) * len(SLOTS[tensor]))] = arr
 
     def get(self, tensor: str, i: int, hyp: Hypothesis):
         key = (tensor, i, hyp)
@@ -215,12 +219,17 @@ def explain_cell(step: dict, got: float, rtol: float, atol: float) -> str | None
             return f"it lacks the bias b[{step['at'][1]}] = {_num(step['bias'])}"
         if abs(diff - step["bias"]) <= tol:
             return f"it adds the bias b[{step['at'][1]}] = {_num(step['bias'])} twice"
+    found = []
     for term in step["terms"]:
         product = term["product"]
         if product == 0:
             continue
         if abs(diff + product) <= tol:
-            return f"it lacks the term {term_label(term)} = {_num(product)} (or one with the same product)"
-        if abs(diff - product) <= tol:
-            return f"it counts the term {term_label(term)} = {_num(product)} twice (or one with the same product)"
-    return None
+            found.append(f"lacks the term {term_label(term)} = {_num(product)}")
+        elif abs(diff - product) <= tol:
+            found.append(f"counts the term {term_label(term)} = {_num(product)} twice")
+    if not found:
+        return None
+    # several terms can fit one difference; name two, and say so
+    more = f", or {len(found) - 2} more alike" if len(found) > 2 else ""
+    return "it " + " or ".join(found[:2]) + more
