@@ -8,6 +8,7 @@ from typing import Optional
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from ..checking.examples import examples
 from ..checking.service import CheckIn, check_request
 from .deps import ERRORS, limits_of, off_loop
 
@@ -59,3 +60,18 @@ async def check(body: CheckIn, request: Request) -> dict:
     100 in ``wrong``, all counted in ``wrong_count``) and the first wrong cell's step; and the
     known mistake these numbers prove on this problem, if any (``diagnosis``)."""
     return await off_loop(request, body, check_request, body, limits_of(request), request.app.state.solved)
+
+
+class CheckExampleOut(BaseModel):
+    name: str
+    title: str
+    description: str
+    problem: dict
+    submitted: dict[str, list]
+
+
+@router.get("/check/examples", response_model=list[CheckExampleOut], summary="Submissions to try the check on")
+def check_examples() -> list[dict]:
+    """Wrong results to try ``POST /check`` (and the page's Check mode) on, e.g. what the tutorial's
+    own backward code gives for its worked example."""
+    return examples()

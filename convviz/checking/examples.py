@@ -40,3 +40,24 @@ def tutorial_backward(x, w, grad_out, stride=1, padding=0):
     dx = np.zeros_like(x)
     dx[:, :, :, :] = dx_pad[:, :, pad:-pad, pad:-pad]
     return dx, dw, db
+
+
+def examples() -> list[dict]:
+    """Submissions the page offers to try the Check mode: ``{"name", "title", "description",
+    "problem" (a REST problem body), "submitted" (tensor name -> nested lists)}``."""
+    from ..problem import PRESETS
+    from .battery import BATTERY
+
+    worked = BATTERY[0]
+    problem = PRESETS["worked"]["problem"]
+    pb = worked.problem()
+    dx_pad, _, _ = tutorial_scatter(pb.x, pb.w, pb.grad_out)  # with padding 0, dx_pad is dx: no crop needed
+    return [{
+        "name": "tutorial_backward",
+        "title": "The tutorial's backward code",
+        "description": "grad_x of the worked example as the tutorial's own backward computes it: its scatter loop "
+                       "rotates the kernel (with padding 0 its [pad:-pad] crop would leave nothing, so this is the "
+                       "array before the crop).",
+        "problem": problem,
+        "submitted": {"grad_x": dx_pad.tolist()},
+    }]

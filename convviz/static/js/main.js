@@ -3,6 +3,7 @@
 // every fact about a phase comes from the server; this file only connects.
 
 import { ApiError, getJSON, postJSON } from "./api.js";
+import { CheckMode } from "./check-mode.js";
 import { CellEditor } from "./editor.js";
 import { FormulaPanel } from "./formula.js";
 import { drawView, enableGridKeys } from "./grids.js";
@@ -16,7 +17,7 @@ import { ProblemPanel } from "./problem-panel.js";
 import { SlicePanel } from "./slice-panel.js";
 import { StepMarks } from "./step-marks.js";
 import { StepSource, stepsKey } from "./step-source.js";
-import { bodyFromProblem, readUrl, writeUrl } from "./url-state.js";
+import { bodyFromProblem, problemFromBody, readUrl, writeUrl } from "./url-state.js";
 
 const $ = (id) => document.getElementById(id);
 const stage = $("stage");
@@ -69,6 +70,7 @@ async function load({ toSlice = false } = {}) {
     showError("");
     view = v;
     drawn = drawView(stage, view, entry.layout);
+    checkMode.run(body).then(() => { if (mine === generation) checkNow(); });
     marks.reset(drawn);
     linker.setView(drawn.cells, view.terms);
     const key = stepsKey(body, entry, state.sel);
@@ -184,6 +186,47 @@ const slices = new SlicePanel({
   onChoose: (axis, value) => { state.sel[axis] = value; player.pause(); load({ toSlice: true }); },
 });
 
+// ---- the Check mode ---------------------------------------------------------------------------
+let jumpAfterCheck = false; // a new submission: show its first wrong step once judged
+function checkNow() {
+  checkMode.decorate(drawn.cells);
+  state.check = checkMode.urlValue();
+  writeUrl(state, phases);
+  const r = checkMode.result;
+  if (jumpAfterCheck && r) {
+    jumpAfterCheck = false;
+    const first = Object.values(r.tensors).find((t) => t.first);
+    if (first) jumpTo(first.first.phase, first.first.step);
+  }
+}
+function jumpTo(phase, step) {
+  player.pause();
+  state.phase = phase;
+  state.step = step;
+  load();
+}
+const checkMode = new CheckMode({
+  box: $("check"), input: $("check-input"), files: $("check-files"), run: $("check-run"), clear: $("check-clear"),
+  example: $("check-example"), result: $("check-result"), summary: $("check-summary"),
+  diagnosis: $("check-diagnosis"), first: $("check-first"),
+}, {
+  postJSON,
+  onJump: jumpTo,
+  onChange: ({ problem, submitted }) => {
+    if (problem) {
+      state.problem = problemFromBody(problem);
+      state.edits = new Map();
+      state.sel = { n: 0, f: 0, c: 0 };
+      panel.fill(state.problem);
+    }
+    if (submitted !== undefined) {
+      checkMode.submitted = submitted;
+      jumpAfterCheck = Boolean(submitted);
+    }
+    load();
+  },
+});
+
 function choosePhase(name) {
   state.phase = name;
   player.pause();
@@ -192,12 +235,15 @@ function choosePhase(name) {
 
 async function start() {
   try {
-    const [presets, entries] = await Promise.all([getJSON("/api/v1/presets"), getJSON("/api/v1/phases")]);
+    const [presets, entries, examples] = await Promise.all([
+      getJSON("/api/v1/presets"), getJSON("/api/v1/phases"), getJSON("/api/v1/check/examples")]);
+    checkMode.setExamples(examples);
     phases = new PhaseRegistry(entries);
     nav = new PhaseNav(document.querySelector("nav.phases"), phases, { onChoose: choosePhase });
     panel.setPresets(presets);
     const url = readUrl(location.search, panel.presetProblem("worked"), phases);
     Object.assign(state, { problem: url.problem, phase: url.phase, step: url.step, sel: url.sel, edits: url.edits });
+    checkMode.fromUrl(url.check);
     panel.fill(state.problem);
     if (state.edits.size) panel.markPreset(null);
     // a URL with a step shows that step (the slice follows it); with only a slice, its first step

@@ -2,7 +2,8 @@
 // n, c, h, w, f, kh, kw (shapes), stride, padding, dilation ("2" or "2,1"), values, seed,
 // phase, step (0-based step index, as in the API), plus sel (shown sample, kernel, channel:
 // "n,f,c"), a variant's toggle (scatter=1: grad_x by the scatter route, written beside
-// phase=grad_x as the README documents) and edit (typed values: "x@0,0,1,2=5;w@...").
+// phase=grad_x as the README documents), edit (typed values: "x@0,0,1,2=5;w@...") and check
+// (the Check mode's submitted tensors as JSON, for small problems).
 // Which phases exist comes from the registry (phases.js).
 
 const SHAPE_KEYS = [["N", "n"], ["C", "c"], ["H", "h"], ["W", "w"], ["F", "f"], ["KH", "kh"], ["KW", "kw"]];
@@ -87,6 +88,7 @@ export function readUrl(search, defaults, phases) {
     stepGiven: q.has("step"),
     sel: { n, f, c },
     edits: parseEdits(q.get("edit")),
+    check: q.get("check"), // the Check mode's submitted tensors (JSON), read by check-mode.js
   };
 }
 
@@ -104,6 +106,7 @@ export function writeUrl(state, phases) {
   if (n || f || c) q.set("sel", `${n},${f},${c}`);
   if (entry.variant_of) q.set(entry.toggle, "1");
   if (state.edits.size) q.set("edit", editsText(state.edits));
+  if (state.check) q.set("check", state.check);
   const url = `${location.pathname}?${q}`;
   if (url !== location.pathname + location.search) history.replaceState(null, "", url);
 }
