@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from convviz.app import create_app
-from convviz.problem import Limits, ProblemError, ProblemIn, StepWriter, check_page, resolve
-from convviz.trace import TRACE_PHASES, Convolution, Trace
+from convviz.problem import Limits, ProblemError, ProblemIn, Solved, StepWriter, check_page, resolve
+from convviz.trace import TRACE_PHASES, Convolution
 
 SMALL = Limits(max_tensor_elements=2_000, max_macs=20_000, max_step_terms=500, max_page_steps=50,
                max_page_terms=5_000, max_body_bytes=200_000)
@@ -127,7 +127,7 @@ def outcome(raw):
     except ValidationError:
         return "422 (schema)"
     try:
-        return resolve(problem, SMALL, im2col=True)
+        return resolve(problem, SMALL)
     except ProblemError as exc:
         assert exc.message and exc.code in ("invalid_problem", "limit_exceeded", "overflow")
         return exc
@@ -138,11 +138,16 @@ def outcome(raw):
 def test_any_json_gives_a_convolution_or_a_4xx(raw):
     result = outcome(raw)  # any other exception fails the test
     if isinstance(result, Convolution):
-        # A problem that is accepted is solved: finite results that JSON can carry.
+        # A problem that is accepted is solved: finite results that JSON can carry, except the
+        # results that overflow float64, which are named (README "Overflow").
+        overflow = Solved(result).overflow
         for name in ("out", "grad_x", "grad_w", "grad_b", "x_pad", "grad_out_pad", "w_rot", "cols", "w_mat"):
+            if name in overflow:
+                continue
             value = getattr(result, name)
             assert all(math.isfinite(v) for v in value.ravel().tolist()), name
-        json.dumps(result.out.tolist(), allow_nan=False)
+        if "out" not in overflow:
+            json.dumps(result.out.tolist(), allow_nan=False)
 
 
 @given(raw=st.one_of(plausible(), problem_dicts), phase=st.sampled_from(TRACE_PHASES), start=st.integers(-5, 10**6),
@@ -152,7 +157,11 @@ def test_any_page_request_gives_steps_or_a_4xx(raw, phase, start, limit, paged):
     result = outcome(raw)
     if not isinstance(result, Convolution):
         return
-    trace = Trace(result, phase)
+    try:
+        trace = Solved(result).trace(phase)
+    except ProblemError as exc:  # a phase showing a result that overflowed is refused, naming it
+        assert exc.code == "overflow" and phase in exc.message
+        return
     try:
         stop = check_page(trace, start, limit, SMALL, paged=paged)
     except ProblemError as exc:
@@ -167,7 +176,6 @@ def test_any_page_request_gives_steps_or_a_4xx(raw, phase, start, limit, paged):
 
 @pytest.mark.parametrize("raw", [
     {"x": [[float("nan")]], "w": [[1]]},
-    {"x": [[1e308, 1e308]], "w": [[1e308]]},
     {"x_shape": [2**63, 1], "w_shape": [1, 1]},
     {"x": [[1, 2], [3, 4]], "w": [[1]], "stride": 2**64},
     {"x": [[True]], "w": [[1]]},

@@ -26,9 +26,9 @@ def limits_of(request: Request) -> Limits:
     return request.app.state.limits
 
 
-def solved(problem: ProblemIn, request: Request, *, im2col: bool = False) -> Solved:
+def solved(problem: ProblemIn, request: Request) -> Solved:
     """The request's problem, solved or taken from the app's cache."""
-    return solve(problem, limits_of(request), request.app.state.solved, im2col=im2col)
+    return solve(problem, limits_of(request), request.app.state.solved)
 
 
 # Solving a problem and writing its JSON is Python work under the GIL: more threads at it

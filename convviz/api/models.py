@@ -45,10 +45,10 @@ class ConvResult(BaseModel):
     w: Nested
     b: list[float]
     grad_out: Nested
-    out: Nested
-    grad_x: Nested
-    grad_w: Nested
-    grad_b: list[float]
+    out: Optional[Nested] = Field(description="null if it overflows float64 (then named in overflow).")
+    grad_x: Optional[Nested] = Field(description="null if it overflows float64 (then named in overflow).")
+    grad_w: Optional[Nested] = Field(description="null if it overflows float64 (then named in overflow).")
+    grad_b: Optional[list[float]] = Field(description="null if it overflows float64 (then named in overflow).")
     x_pad: Nested
     grad_out_pad: Nested
     grad_out_pad_mask: list[list[bool]] = Field(
@@ -57,6 +57,8 @@ class ConvResult(BaseModel):
     w_rot: Nested = Field(description="C x F x KH x KW: w rotated 180 degrees, first two axes swapped.")
     cols: Optional[Nested] = Field(None, description="im2col matrix, (N*Ho*Wo) x (C*KH*KW); omitted with im2col=false.")
     w_mat: Optional[Nested] = Field(None, description="Kernel matrix, (C*KH*KW) x F; out unrolled = cols @ w_mat + b.")
+    overflow: Optional[list[str]] = Field(None, description="Present only when results overflow float64: their names "
+                                          "(those fields are null; the finite ones are served).")
 
 
 class TermOut(BaseModel):

@@ -40,8 +40,10 @@ async def view(
 
 
 def _view(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: int, scatter: bool) -> Response:
-    cv = solved(problem, request).conv
+    entry = solved(problem, request)
     built = "grad_x_scatter" if scatter and phase == "grad_x" else phase
+    entry.require_phase(built)  # a view of a result that overflowed is refused, naming it
+    cv = entry.conv
     return _dumps(View(cv, built, n, f, c, max_cells=limits_of(request).max_view_cells).as_dict(name=phase))
 
 
@@ -61,7 +63,9 @@ async def scatter(
 
 
 def _scatter(problem: ProblemIn, request: Request, n: int, c: int, start: int, limit: int) -> Response:
-    cv = solved(problem, request).conv
+    entry = solved(problem, request)
+    entry.require_phase("grad_x_scatter")
+    cv = entry.conv
     check_select(cv.geo, n, 0, c)
     stop = check_scatter_page(cv, start, limit, limits_of(request))
     return _dumps({"total": cv.grad_out.size, "start": start, "steps": scatter_steps(cv, start, stop, n, c)})

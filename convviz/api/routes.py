@@ -55,10 +55,14 @@ async def conv(
 
 
 def _conv(problem: ProblemIn, request: Request, im2col: bool) -> Response:
-    entry = solved(problem, request, im2col=im2col)
+    entry = solved(problem, request)
     names = ["x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b",
              "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot"] + (["cols", "w_mat"] if im2col else [])
-    body = {"geometry": dumps(entry.conv.geo.as_dict()), **{name: entry.tensor_json(name) for name in names}}
+    # Overflow policy (README "Overflow"): the finite tensors are served, the others are null and named.
+    body = {"geometry": dumps(entry.conv.geo.as_dict()),
+            **{name: b"null" if name in entry.overflow else entry.tensor_json(name) for name in names}}
+    if entry.overflow:
+        body["overflow"] = dumps(list(entry.overflow))
     return Response(json_object(body), media_type="application/json")
 
 

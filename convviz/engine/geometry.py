@@ -162,6 +162,19 @@ class Geometry:
         return (slice(p * dh, p * dh + (self.Ho - 1) * sh + 1, sh),
                 slice(q * dw, q * dw + (self.Wo - 1) * sw + 1, sw))
 
+    def x_pad_read(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which rows (Hp,) and columns (Wp,) of ``x_pad`` some window reads: row ``i*sh + p*dh``
+        for some output row ``i`` and kernel row ``p``, likewise columns. A cell is read by some
+        window exactly when its row and its column are (windows are a row set times a column
+        set). Not only the stride's remainder: a stride longer than the window skips rows between
+        windows (x 1x5, w 1x1, stride 3: columns 1, 2 and 4 are never read)."""
+        rows, cols = np.zeros(self.Hp, dtype=bool), np.zeros(self.Wp, dtype=bool)
+        for p in range(self.KH):
+            rows[self.tap_slices(p, 0)[0]] = True
+        for q in range(self.KW):
+            cols[self.tap_slices(0, q)[1]] = True
+        return rows, cols
+
     def gather_tap(self, h, v, p, q):
         """The ``grad_out_pad`` cell ``(u, t)`` that ``grad_x[., ., h, v]`` reads through ``w_rot``
         cell ``(p, q)``: ``(h + p*dh, v + q*dw)`` (a stride-1 correlation)."""

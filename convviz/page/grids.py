@@ -118,11 +118,12 @@ def x_twin(geo: Geometry, x_pad_flat: np.ndarray) -> list:
 
 
 def x_pad_marks(geo: Geometry) -> list[str]:
-    """pad: the zero ring (no cell of x); unread: rows / columns no window reads (stride remainder)."""
+    """pad: the zero ring (no cell of x); unread: every cell no window reads (the stride's
+    remainder, and rows / columns a stride larger than the window's taps steps over)."""
     hp, wp = np.indices((geo.Hp, geo.Wp))
     inside, _, _ = geo.x_pad_to_x(hp, wp)
-    (rh, rw) = geo.remainder
-    unread = (hp >= geo.Hp - rh) | (wp >= geo.Wp - rw)
+    rows, cols = geo.x_pad_read()
+    unread = ~(rows[hp] & cols[wp])
     return np.where(~inside, "pad", np.where(unread, "unread", "")).ravel().tolist()
 
 

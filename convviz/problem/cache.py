@@ -13,7 +13,9 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-from ..trace import Convolution, Trace
+from ..trace import PHASES, Convolution, Trace
+from ..trace.convolution import RESULTS
+from .errors import ProblemError
 from .jsonl import StepWriter, dumps
 from .model import ProblemIn
 
@@ -45,8 +47,9 @@ class Solved:
     """One solved problem with its JSON texts and traces, made as they are first asked for."""
 
     def __init__(self, conv: Convolution):
-        conv.check_finite()  # computes every result once
-        for name in ("x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b"):
+        #: the results that overflow float64: named, and refused only where needed (README "Overflow")
+        self.overflow = conv.overflowing()  # computes every result once
+        for name in ("x", "w", "b", "grad_out", *(r for r in RESULTS if r not in self.overflow)):
             getattr(conv, name).flags.writeable = False
         self.conv = conv
         self._json: dict[str, bytes] = {}
@@ -56,8 +59,27 @@ class Solved:
         elements = 2 * g.N * g.C * g.Hp * g.Wp + 2 * g.N * g.F * g.Ho * g.Wo + g.N * g.F * g.Hg * g.Wg + 3 * g.F * g.C * g.KH * g.KW
         self.estimated_bytes = BYTES_PER_ELEMENT * elements
 
+    def require(self, names, what: str) -> None:
+        """Raise ``ProblemError`` (overflow) if any tensor of ``names`` overflowed: ``what`` (e.g.
+        "the grad_w phase") cannot be shown; the message names what is finite and served."""
+        bad = [name for name in names if name in self.overflow]
+        if not bad:
+            return
+        finite = [r for r in RESULTS if r not in self.overflow]
+        served = [p for p in PHASES if not set(_needs(p)) & set(self.overflow)]
+        raise ProblemError("overflow", (
+            f"{' and '.join(bad)} {'overflows' if len(bad) == 1 else 'overflow'} float64 (largest finite value "
+            f"1.8e+308) for these inputs, so {what} cannot be shown; "
+            + (f"{', '.join(finite)} {'is' if len(finite) == 1 else 'are'} finite (phases served: {', '.join(served)})"
+               if finite else "no result is finite") + "; use smaller values"))
+
+    def require_phase(self, phase: str) -> None:
+        """Refuse ``phase`` (a trace, a stream, a view) if a result it shows overflowed."""
+        self.require(_needs(phase), f"the {phase} phase")
+
     def tensor_json(self, name: str) -> bytes:
         """The tensor ``name`` of the problem as JSON (nested arrays), written once."""
+        self.require([name], name)
         text = self._json.get(name)
         if text is None:
             text = self._json[name] = dumps(getattr(self.conv, name).tolist())
@@ -66,6 +88,7 @@ class Solved:
     def writer(self, phase: str) -> StepWriter:
         """The JSON writer of ``phase``'s trace, one per phase, so its per-cell text fragments
         serve every later page and stream of this problem."""
+        self.require_phase(phase)
         with self._lock:
             if phase not in self._writers:
                 self._writers[phase] = StepWriter(Trace(self.conv, phase))
@@ -73,6 +96,12 @@ class Solved:
 
     def trace(self, phase: str) -> Trace:
         return self.writer(phase).trace
+
+
+def _needs(phase: str) -> tuple[str, ...]:
+    """The results a phase shows: its result tensor and the results among its tensors."""
+    entry = PHASES[phase]
+    return tuple(r for r in RESULTS if r == entry.result or r in entry.tensors)
 
 
 class SolvedCache:

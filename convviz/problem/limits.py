@@ -63,3 +63,27 @@ class Limits:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def engine_arrays(geo) -> dict[str, tuple[int, ...]]:
+    """Every array solving a problem of geometry ``geo`` allocates, by what it is, with its shape.
+
+    ``max_tensor_elements`` applies to each of them, whatever the endpoint and its flags: the
+    fast engine unrolls the windows of ``x_pad`` (im2col, for ``out`` and ``grad_w``) and of
+    ``grad_out_pad`` (gather route of ``grad_x``) even when the answer shows neither, and the
+    page's views and the traces compute term sets no larger than these. A test
+    (tests/test_audit.py) runs the engine under tracemalloc and fails if it ever allocates more
+    than this accounts for.
+    """
+    sh, sw = geo.stride
+    return {
+        "x": geo.x_shape,
+        "w": geo.w_shape,
+        "out": geo.out_shape,
+        "x_pad": geo.x_pad_shape,
+        "grad_out_pad": geo.grad_out_pad_shape,
+        "grad_out dilated by the stride": (geo.N, geo.F, (geo.Ho - 1) * sh + 1, (geo.Wo - 1) * sw + 1),
+        "the im2col matrix cols (N*Ho*Wo x C*KH*KW), built for out and grad_w even when not shown": geo.cols_shape,
+        "the windows of grad_out_pad (N*H*W x F*KH*KW) that grad_x gathers": (geo.N * geo.H * geo.W,
+                                                                               geo.F * geo.KH * geo.KW),
+    }

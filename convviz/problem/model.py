@@ -50,7 +50,9 @@ class ProblemIn(BaseModel):
 
     x: Optional[TensorIn] = Field(None, description="Input, N x C x H x W (or H x W).")
     w: Optional[TensorIn] = Field(None, description="Kernels, F x C x KH x KW (or KH x KW).")
-    b: Optional[list[float]] = Field(None, description="Bias, one per kernel (F).")
+    # Checked like x, w and grad_out (resolve.py): numbers only, no strings or booleans.
+    b: Optional[Annotated[Any, Field(json_schema_extra={"type": "array", "items": {"type": "number"}})]] = Field(
+        None, description="Bias, one per kernel (F).")
     grad_out: Optional[TensorIn] = Field(None, description="Upstream gradient dL/d out, N x F x Ho x Wo (or Ho x Wo).")
     x_shape: Optional[Annotated[list[StrictInt], Field(min_length=2, max_length=4)]] = Field(
         None, description="[N, C, H, W] (or [H, W]) to generate x instead of sending it."

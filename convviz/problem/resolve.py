@@ -9,10 +9,10 @@ import numpy as np
 
 from ..engine import Geometry
 from ..engine.checks import as_float_array
-from ..trace import Convolution, OverflowInProblem, Trace, generate_arrays
+from ..trace import Convolution, Trace, generate_arrays
 from .cache import ARRAY_FIELDS, Solved, SolvedCache, problem_key
 from .errors import ProblemError
-from .limits import Limits
+from .limits import Limits, engine_arrays
 from .model import ProblemIn
 
 
@@ -28,33 +28,94 @@ def _bad_query(message: str, param: str) -> ProblemError:
     return ProblemError("invalid_query", message, param=param)
 
 
+# Integers a float64 holds exactly: every one up to 2**53; beyond, only some (the rest are rounded).
+EXACT_INT = 2**53
+
+
+def _integer_note(item: int) -> str | None:
+    """Why float64 cannot take the integer ``item`` as it is, or None when it can."""
+    if -EXACT_INT <= item <= EXACT_INT:
+        return None
+    if item.bit_length() > 1024:  # beyond the largest float64, about 1.8e308: float() would raise
+        digits = int(item.bit_length() * 0.30103) + 1
+        return (f"an integer of about {digits} digits, beyond the largest float64 "
+                f"({np.finfo(np.float64).max:.3g})")
+    if float(item) == item:
+        return None  # a large integer float64 happens to hold exactly (a power of two, ...)
+    shown = str(item) if item.bit_length() < 100 else format(float(item), ".3g")
+    return (f"the integer {shown}, which float64 cannot hold exactly (integers beyond 2**53 = {EXACT_INT:,} are "
+            f"rounded): send {float(item)!r} to use the rounded value")
+
+
 def _first_bad_entry(value, name: str, budget: int = 1_000_000) -> str:
-    """Where the first entry that is not a finite JSON number sits, e.g. `` (x[0][1] is None)``;
-    '' if none is found within ``budget`` entries. Only called on the error path."""
+    """Where the first entry that is not a JSON number float64 holds as sent sits, e.g.
+    `` (x[0][1] is None)``; '' if none is found within ``budget`` entries."""
     stack = [(value, name)]
     while stack and budget > 0:
         budget -= 1
         item, where = stack.pop()
+        if isinstance(item, np.ndarray):
+            item = item.tolist()
         if isinstance(item, list):
             stack.extend((sub, f"{where}[{k}]") for k, sub in reversed(list(enumerate(item))))
         elif isinstance(item, bool) or not isinstance(item, (int, float)):
             return f" ({where} is {item!r:.40})"
-        elif isinstance(item, int) and abs(item) >= 2**63:
-            return f" ({where} is the integer {item:.3g}, beyond 64-bit integers: send it as a float, e.g. {float(item):.3g})"
+        elif isinstance(item, int) and _integer_note(item):
+            return f" ({where} is {_integer_note(item)})"
         elif isinstance(item, float) and not np.isfinite(item):
             return f" ({where} is {item!r})"
     return ""
 
 
-def _as_4d(value, name: str) -> np.ndarray:
-    """Nested lists -> float64 array (4-D); a 2-D matrix is one sample / kernel of one channel."""
+def _strictly_numbers(value) -> bool:
+    """True when every entry of the nested lists ``value`` is a JSON number (no boolean, which
+    NumPy would quietly turn into 0 or 1 beside numbers) that float64 holds as sent (no integer
+    float64 would round). The innermost lists are checked at C speed (``map``)."""
+    rows, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list) and item and isinstance(item[0], list):
+            stack.extend(item)
+        elif isinstance(item, list):
+            rows.append(item)
+        else:
+            return isinstance(item, float) or (type(item) is int and _integer_note(item) is None)
+    for row in rows:
+        types = set(map(type, row))
+        if not types <= {int, float}:
+            return False
+        if int in types and max(map(abs, row)) > EXACT_INT:
+            if any(type(v) is int and _integer_note(v) for v in row):
+                return False
+    return True
+
+
+def _as_array(value, name: str, ndims: tuple[int, ...]) -> np.ndarray:
+    """Nested lists -> float64 array with one of ``ndims`` dimensions. x, w, b and grad_out are
+    held to the same rules: numbers only (no strings, booleans or nulls), finite, and integers
+    only where float64 holds them exactly; the message points at the first entry at fault."""
     try:
-        arr = as_float_array(value, name, (4, 2))
+        try:
+            arr = as_float_array(value, name, ndims)
+        except ValueError as exc:
+            # integers beyond 64 bits make NumPy fall back to objects; those float64 holds
+            # exactly (10**22, 2**64) are numbers like any other
+            if "dtype object" not in str(exc) or isinstance(value, np.ndarray) or not _strictly_numbers(value):
+                raise
+            arr = as_float_array(np.asarray(value, dtype=np.float64), name, ndims)
+        if not isinstance(value, np.ndarray) and not _strictly_numbers(value):
+            raise ValueError(f"{name} must hold real numbers that float64 can hold as sent")
     except ValueError as exc:
         message = str(exc)
         if "real numbers" in message or "finite" in message:
             message += _first_bad_entry(value, name)
         raise _invalid(message, name) from None
+    return arr
+
+
+def _as_4d(value, name: str) -> np.ndarray:
+    """Nested lists -> float64 array (4-D); a 2-D matrix is one sample / kernel of one channel."""
+    arr = _as_array(value, name, (4, 2))
     if arr.ndim == 2:
         arr = arr[None, None]
     return arr
@@ -80,17 +141,14 @@ def _check_size(name: str, shape, limits: Limits) -> None:
 MAX_HYPER = 2**31 - 1
 
 
-def check_geometry(geo: Geometry, limits: Limits, *, im2col: bool = False) -> None:
-    """Refuse a problem whose tensors or work exceed ``limits``; shapes only, nothing allocated."""
+def check_geometry(geo: Geometry, limits: Limits) -> None:
+    """Refuse a problem whose tensors or work exceed ``limits``; shapes only, nothing allocated.
+    Every array the engine allocates counts (``engine_arrays``), whatever the request shows."""
     for name in ("stride", "padding", "dilation"):
         value = getattr(geo, name)
         if max(value) > MAX_HYPER:
             raise _invalid(f"{name} must be at most {MAX_HYPER:,} on each axis, got {list(value)}", name)
-    tensors = {"x": geo.x_shape, "w": geo.w_shape, "out": geo.out_shape,
-               "x_pad": geo.x_pad_shape, "grad_out_pad": geo.grad_out_pad_shape}
-    if im2col:
-        tensors["cols (im2col; ask with im2col=false to omit it)"] = geo.cols_shape
-    for name, shape in tensors.items():
+    for name, shape in engine_arrays(geo).items():
         _check_size(name, shape, limits)
     if geo.macs > limits.max_macs:
         raise _over(f"this problem needs {geo.macs:,} multiply-adds per pass (N*F*Ho*Wo*C*KH*KW with shapes x "
@@ -98,8 +156,11 @@ def check_geometry(geo: Geometry, limits: Limits, *, im2col: bool = False) -> No
                     f"{limits.max_macs:,} (max_macs)")
 
 
-def resolve(problem: ProblemIn, limits: Limits, *, im2col: bool = False) -> Convolution:
-    """Validate, check limits, generate what was not sent, and solve. Raises ``ProblemError``."""
+def resolve(problem: ProblemIn, limits: Limits) -> Convolution:
+    """Validate, check limits, generate what was not sent, and solve. Raises ``ProblemError``.
+
+    A result that overflows float64 is not an error here: ``Solved`` names it, and only what
+    needs it is refused (the overflow policy, README "Overflow")."""
     hyper = {"stride": problem.stride, "padding": problem.padding, "dilation": problem.dilation}
     for name in ("x", "w"):
         given, shape = getattr(problem, name), getattr(problem, name + "_shape")
@@ -117,13 +178,21 @@ def resolve(problem: ProblemIn, limits: Limits, *, im2col: bool = False) -> Conv
     try:
         geo = Geometry.from_shapes(x_shape, w_shape, **hyper)
     except ValueError as exc:
-        raise _invalid(str(exc)) from None
-    check_geometry(geo, limits, im2col=im2col)
+        message = str(exc)
+        if "input channels" in message:  # it shows 4-D shapes: say which were sent 2-D
+            message += _sent_2d(problem, ("x", "w"))
+        raise _invalid(message) from None
+    check_geometry(geo, limits)
 
     if problem.b is not None:
-        explicit["b"] = np.asarray(problem.b, dtype=np.float64)
+        explicit["b"] = _as_array(problem.b, "b", (1,))
     if problem.grad_out is not None:
         explicit["grad_out"] = _as_4d(problem.grad_out, "grad_out")
+        if explicit["grad_out"].shape != geo.out_shape:
+            sent = np.shape(problem.grad_out)  # as sent: a 2-D grad_out is reported 2-D
+            raise _invalid(f"grad_out must have the shape of out, (N, F, Ho, Wo) = {geo.out_shape}, got shape {sent}"
+                           + (" (a 2-D grad_out is Ho x Wo of one sample and one kernel: N = F = 1)"
+                              if len(sent) == 2 else ""), "grad_out")
     if "x" in explicit and "w" in explicit:
         arrays = explicit  # b -> zeros, grad_out -> ones (Convolution's defaults)
     else:
@@ -134,32 +203,36 @@ def resolve(problem: ProblemIn, limits: Limits, *, im2col: bool = False) -> Conv
         )
     except ValueError as exc:
         raise _invalid(str(exc)) from None
-    try:  # computing: anything but overflow would be a bug of ours, and must not pass as a 4xx
-        conv.check_finite()
-    except OverflowInProblem as exc:
-        raise ProblemError("overflow", str(exc)) from None
     return conv
 
 
-def solve(problem: ProblemIn, limits: Limits, cache: SolvedCache | None = None, *, im2col: bool = False) -> Solved:
+def _sent_2d(problem: ProblemIn, names) -> str:
+    """A note on the arrays among ``names`` that were sent 2-D, whose shapes a message about
+    their 4-D forms would not show."""
+    notes = {"x": "N = C = 1", "w": "F = C = 1"}
+    sent = [(name, np.shape(getattr(problem, name))) for name in names if getattr(problem, name) is not None]
+    return "".join(f" ({name} was sent 2-D, shape {shape}, which means {notes[name]})"
+                   for name, shape in sent if len(shape) == 2)
+
+
+def solve(problem: ProblemIn, limits: Limits, cache: SolvedCache | None = None) -> Solved:
     """``resolve`` through ``cache``: a problem asked for before is not solved again.
 
     A generated problem is known by its few fields before anything is built; one with explicit
     arrays only once they are validated (then its JSON texts and traces are still reused).
     """
     if cache is None:
-        return Solved(resolve(problem, limits, im2col=im2col))
+        return Solved(resolve(problem, limits))
     conv = None
     if all(getattr(problem, name) is None for name in ARRAY_FIELDS):
         key = problem_key(problem)
     else:
-        conv = resolve(problem, limits, im2col=im2col)
+        conv = resolve(problem, limits)
         key = problem_key(problem, conv)
     entry = cache.get(key)
     if entry is not None:
-        check_geometry(entry.conv.geo, limits, im2col=im2col)  # limits depend on the request (im2col)
         return entry
-    entry = Solved(conv if conv is not None else resolve(problem, limits, im2col=im2col))
+    entry = Solved(conv if conv is not None else resolve(problem, limits))
     cache.put(key, entry)
     return entry
 

@@ -14,6 +14,8 @@ import numpy as np
 from ..engine import Geometry, check_problem, dilate_and_pad, fast, im2col, kernel_matrix, pad_input, rotate_kernel
 
 VALUE_KINDS = ("integers", "normal", "ones")
+#: the tensors the engine computes (the others are inputs or rearrangements of them)
+RESULTS = ("out", "grad_x", "grad_w", "grad_b")
 
 
 class OverflowInProblem(ValueError):
@@ -43,10 +45,14 @@ class Convolution:
 
     # results (fast engine) -----------------------------------------------------------------
     @cached_property
+    def _forward(self) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finite
+            return fast.conv2d_forward(self.x, self.w, self.b, **self._hyper)
+
+    @property
     def out(self) -> np.ndarray:
         """(N, F, Ho, Wo)"""
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finite
-            return self._finite("out", fast.conv2d_forward(self.x, self.w, self.b, **self._hyper))
+        return self._finite("out", self._forward)
 
     @cached_property
     def _backward(self):
@@ -70,8 +76,14 @@ class Convolution:
 
     def check_finite(self) -> None:
         """Raise ``OverflowInProblem`` if any result overflowed float64."""
-        for name in ("out", "grad_x", "grad_w", "grad_b"):
+        for name in RESULTS:
             getattr(self, name)
+
+    def overflowing(self, names=RESULTS) -> tuple[str, ...]:
+        """Which of the results ``names`` overflow float64 (computing them); never raises."""
+        raw = {"out": lambda: self._forward, "grad_x": lambda: self._backward[0],
+               "grad_w": lambda: self._backward[1], "grad_b": lambda: self._backward[2]}
+        return tuple(name for name in names if name in raw and not np.all(np.isfinite(raw[name]())))
 
     # artifacts ------------------------------------------------------------------------------
     @cached_property

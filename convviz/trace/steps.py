@@ -114,6 +114,10 @@ class Trace:
         return self.steps(k, k + 1)[0]
 
     def steps(self, start: int = 0, stop: int | None = None) -> list[dict]:
-        """Steps ``start .. stop-1`` (default: all) as dicts."""
-        stop = len(self) if stop is None else stop
+        """Steps ``start .. stop-1`` (default: all) as dicts. As in slicing, a ``stop`` past the
+        last step means up to the last one; ``start`` must be a step (or the end)."""
+        total = len(self)
+        if not 0 <= start <= total:
+            raise IndexError(f"start {start} is out of range: this {self.phase} trace has steps 0 to {total - 1}")
+        stop = total if stop is None else min(stop, total)
         return [rec for blk in self.blocks(start, stop) for rec in self.records(blk)]

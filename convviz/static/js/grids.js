@@ -92,7 +92,7 @@ function labelCell(text) {
 export function markText(mark) {
   return {
     pad: "padding zero, no cell of x",
-    unread: "never read by any window (stride remainder)",
+    unread: "never read by any window",
     margin: "zero padded around grad_out",
     gap: "zero inserted between grad_out values (stride)",
   }[mark] || mark;
