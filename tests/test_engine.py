@@ -608,3 +608,109 @@ def test_inputs_are_not_modified():
         engine.conv2d_backward(x, w, grad_out)
     for a, c in zip((x, w, b, grad_out), copies):
         np.testing.assert_array_equal(a, c)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast engine's formulations, each forced on problems it was not picked for, its work
+# buffers, and its threads (README "Performance" says which formulation runs for which shape)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["rows", "windows"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(prob=problems(max_stride=3))
+def test_each_formulation_matches_the_reference(monkeypatch, kind, prob):
+    x, w, b, grad_out = prob["x"], prob["w"], prob["b"], prob["grad_out"]
+    hp = dict(stride=prob["stride"], padding=prob["padding"], dilation=prob["dilation"])
+    if kind == "rows":
+        assume(pair(hp["stride"]) == (1, 1))  # "rows" is the stride-1 formulation
+    monkeypatch.setattr(fast, "formulation", lambda geo: kind)
+    assert rel_err(fast.conv2d_forward(x, w, b, **hp), ref_forward(x, w, b, **hp)) < 1e-12
+    for got, want in zip(fast.conv2d_backward(x, w, grad_out, **hp), ref_backward(x, w, grad_out, **hp)):
+        assert got.shape == want.shape and rel_err(got, want) < 1e-12
+    assert rel_err(fast.grad_x_scatter(x, w, grad_out, **hp), ref_backward(x, w, grad_out, **hp)[0]) < 1e-12
+
+
+@pytest.mark.parametrize("x_shape, w_shape, hp, kind", [
+    ((10, 32, 14, 14), (16, 32, 3, 3), dict(padding=1), "rows"),  # the tutorial's layer
+    ((2, 3, 32, 32), (4, 3, 3, 3), dict(padding=1, dilation=2), "rows"),
+    ((2, 3, 8, 8), (4, 3, 2, 2), dict(stride=2), "windows"),  # stride > 1: col2im
+    ((2, 3, 28, 28), (4, 3, 5, 5), dict(stride=(1, 2), padding=2), "windows"),
+    ((2, 3, 4, 4), (4, 3, 3, 3), dict(padding=1), "windows"),  # narrow: 2 of 6 columns thrown away
+    ((1, 1, 3, 3), (1, 1, 2, 2), dict(), "windows"),
+])
+def test_formulation_per_shape_and_against_naive(x_shape, w_shape, hp, kind):
+    geo = Geometry.from_shapes(x_shape, w_shape, **hp)
+    assert fast.formulation(geo) == kind
+    rng = np.random.default_rng(sum(x_shape))
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    grad_out = rng.standard_normal(geo.out_shape)
+    assert rel_err(fast.conv2d_forward(x, w, b, **hp), naive.conv2d_forward(x, w, b, **hp)) < 1e-12
+    for got, want in zip(fast.conv2d_backward(x, w, grad_out, **hp), naive.conv2d_backward(x, w, grad_out, **hp)):
+        assert rel_err(got, want) < 1e-12
+
+
+def test_results_never_share_memory_with_work_buffers():
+    """The work buffers go back to the pool after each call; a result that was a view of one
+    would change under the caller at the next call. Shapes where the last copy is already
+    contiguous (N = 1, no thrown-away columns) are where that could happen."""
+    rng = np.random.default_rng(3)
+    for x_shape, w_shape, hp in [((1, 1, 3, 3), (1, 1, 2, 2), {}), ((1, 2, 6, 6), (3, 2, 1, 1), {}),
+                                 ((2, 2, 9, 9), (3, 2, 3, 3), dict(padding=1)), ((1, 2, 9, 9), (3, 2, 3, 3), dict(stride=2))]:
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        geo = Geometry.from_shapes(x_shape, w_shape, **hp)
+        grad_out = rng.standard_normal(geo.out_shape)
+        results = [fast.conv2d_forward(x, w, **hp), *fast.conv2d_backward(x, w, grad_out, **hp),
+                   fast.grad_x_scatter(x, w, grad_out, **hp)]
+        copies = [r.copy() for r in results]
+        for _ in range(3):  # other problems of the same and other sizes reuse the buffers
+            fast.conv2d_forward(-x, -w, **hp)
+            fast.conv2d_backward(2 * x, w, -grad_out, **hp)
+            fast.conv2d_forward(rng.standard_normal((3, 2, 7, 7)), rng.standard_normal((2, 2, 2, 2)))
+        for r, c in zip(results, copies):
+            assert r.flags.c_contiguous and not any(np.shares_memory(r, buf) for buf in fast._POOL._free)
+            np.testing.assert_array_equal(r, c)
+
+
+def test_concurrent_calls_from_threads_give_the_single_threaded_answers():
+    """The server solves problems in several worker threads at once; each call borrows its own
+    buffers, so interleaved calls of different shapes give exactly the answers of one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    cases = []
+    for x_shape, w_shape, hp in [((4, 6, 14, 14), (5, 6, 3, 3), dict(padding=1)),
+                                 ((3, 4, 16, 16), (6, 4, 5, 5), dict(stride=2, padding=2)),
+                                 ((2, 3, 10, 12), (4, 3, 3, 2), dict(dilation=(2, 1))),
+                                 ((5, 2, 8, 8), (3, 2, 1, 1), {})]:
+        geo = Geometry.from_shapes(x_shape, w_shape, **hp)
+        args = (rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(geo.out_shape))
+        cases.append((args, hp))
+
+    def solve(case):
+        (x, w, grad_out), hp = case
+        return [fast.conv2d_forward(x, w, **hp), *fast.conv2d_backward(x, w, grad_out, **hp)]
+
+    expected = [solve(case) for case in cases]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(solve, cases * 25))
+    for k, results in enumerate(got):
+        for r, e in zip(results, expected[k % len(cases)]):
+            np.testing.assert_array_equal(r, e)
+
+
+def test_work_buffer_pool_stays_bounded():
+    pool = fast._Pool(max_keep=1 << 20, max_total=3 << 20)
+    with pool.lend() as take:
+        big = take((1 << 18,))  # 2 MiB: over max_keep, dropped when given back
+        small = [take((1 << 16,)) for _ in range(10)]  # 512 KiB each
+        assert big.shape == (1 << 18,) and all(s.shape == (1 << 16,) for s in small)
+    kept = list(pool._free)
+    assert all(buf.nbytes <= 1 << 20 for buf in kept) and sum(buf.nbytes for buf in kept) <= 3 << 20
+    with pool.lend() as take:  # a buffer comes back for the next call, the smallest that fits
+        again = take((1000,))
+        assert any(np.shares_memory(again, buf) for buf in kept)
+    with pytest.raises(RuntimeError):
+        with pool.lend() as take:
+            take((10,))
+            raise RuntimeError("a failing call still gives its buffers back")
+    assert len(pool._free) == len(kept)
