@@ -85,10 +85,18 @@ export class CheckMode {
     if (!text) return;
     try {
       this.submitted = normalise(JSON.parse(text));
-      this.els.input.value = JSON.stringify(this.submitted);
+      this.showInput(this.submitted);
     } catch (err) {
       this.say(`The link's check= could not be read: ${err.message}`);
     }
+  }
+
+  // The submission in the text box, unless it is too long to read there (then what it holds)
+  showInput(submitted) {
+    const n = Object.values(submitted).reduce((s, a) => s + count(a), 0);
+    const small = n <= URL_VALUES_CAP;
+    this.els.input.value = small ? JSON.stringify(submitted) : "";
+    this.els.input.placeholder = small ? "" : `from files: ${Object.keys(submitted).join(", ")} (${n} numbers)`;
   }
 
   set(submitted) {
@@ -118,7 +126,7 @@ export class CheckMode {
         for (const [name, arr] of Object.entries(await readArrays(file))) found[name] = arr.data;
       }
       const submitted = normalise({ ...(this.submitted || {}), ...found });
-      this.els.input.value = JSON.stringify(submitted);
+      this.showInput(submitted);
       this.set(submitted);
     } catch (err) {
       this.say(err.message);
@@ -178,7 +186,8 @@ export class CheckMode {
              `(largest error ${fmt(t.max_abs_error, 3)})`;
     });
     els.summary.className = r.ok ? "check-ok" : "check-wrong";
-    els.summary.textContent = (r.ok ? "All right. " : "") + lines.join("; ");
+    const linked = this.urlValue() ? "" : " (too many numbers to keep in the link: share the files instead)";
+    els.summary.textContent = (r.ok ? "All right. " : "") + lines.join("; ") + linked;
     this.showDiagnosis(r.diagnosis);
     els.first.replaceChildren();
     for (const [name, t] of Object.entries(r.tensors)) {
