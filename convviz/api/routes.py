@@ -7,7 +7,7 @@ parameter and ``GET /phases`` come from the phase registry (``convviz.trace.phas
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
@@ -110,6 +110,8 @@ async def trace_stream(
     request: Request,
     start: Start = 0,
     limit: Annotated[Optional[int], Query(description="Steps to send; all that remain when left out.")] = None,
+    meta: Annotated[Literal["tensors", "shapes"], Query(
+        description="What the meta event carries: the phase's tensors in full, or only their shapes.")] = "tensors",
 ) -> StreamingResponse:
     """``{"event": "meta", ...}``, then ``{"event": "step", ...step}`` per step, then
     ``{"event": "end", "count": n}``. Steps are computed while the client reads; a client that
@@ -120,7 +122,7 @@ async def trace_stream(
         # Each chunk is computed in a worker thread so the event loop keeps serving others;
         # when the client hangs up this generator is cancelled between chunks and the
         # producer is closed, so no step is computed for nobody.
-        chunks = jsonl_chunks(entry, phase, start, stop)
+        chunks = jsonl_chunks(entry, phase, start, stop, meta=meta)
         limiter = thread_limiter(request, "stream_threads")
         try:
             while True:

@@ -9,19 +9,34 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
+
+from ..trace import PHASES
 from .cache import Solved
 from .jsonl import dumps, json_object
 
 
-def jsonl_chunks(entry: Solved, phase: str, start: int, stop: int) -> Iterator[bytes]:
+def jsonl_chunks(entry: Solved, phase: str, start: int, stop: int, *, meta: str = "tensors") -> Iterator[bytes]:
     """Steps ``start .. stop-1`` of ``phase`` as JSON Lines, one chunk of lines at a time; each
-    chunk is computed only when asked for, so a reader that stops stops the work."""
-    writer = entry.writer(phase)
+    chunk is computed only when asked for, so a reader that stops stops the work.
+
+    ``phase`` may be any phase of the registry: one that plays another's steps (im2col plays
+    forward's) gets those, its meta event saying ``"steps_of"`` and carrying its own tensors.
+    ``meta``: "tensors" (the phase's tensors in full) or "shapes" (only their shapes; the full
+    tensors of the tutorial's layer are megabytes)."""
+    shown = PHASES[phase]
+    entry.require_phase(phase)
+    writer = entry.writer(shown.plays)
     trace = writer.trace
-    meta = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
+    head = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
             "terms_per_step": trace.terms_per_step, "geometry": entry.conv.geo.as_dict()}
-    tensors = json_object({name: entry.tensor_json(name) for name in trace.entry.tensors})
-    yield dumps(meta)[:-1] + b',"tensors":' + tensors + b"}\n"
+    if shown.plays != phase:
+        head["steps_of"] = shown.plays
+    if meta == "shapes":
+        tensors = dumps({name: list(np.shape(getattr(entry.conv, name))) for name in shown.tensors})
+    else:
+        tensors = json_object({name: entry.tensor_json(name) for name in shown.tensors})
+    yield dumps(head)[:-1] + b',"tensors":' + tensors + b"}\n"
     count = 0
     for lines in writer.json_lines(start, stop, event="step"):
         count += len(lines)
