@@ -621,8 +621,6 @@ def test_inputs_are_not_modified():
 def test_each_formulation_matches_the_reference(monkeypatch, kind, prob):
     x, w, b, grad_out = prob["x"], prob["w"], prob["b"], prob["grad_out"]
     hp = dict(stride=prob["stride"], padding=prob["padding"], dilation=prob["dilation"])
-    if kind == "rows":
-        assume(pair(hp["stride"]) == (1, 1))  # "rows" is the stride-1 formulation
     monkeypatch.setattr(fast, "formulation", lambda geo: kind)
     assert rel_err(fast.conv2d_forward(x, w, b, **hp), ref_forward(x, w, b, **hp)) < 1e-12
     for got, want in zip(fast.conv2d_backward(x, w, grad_out, **hp), ref_backward(x, w, grad_out, **hp)):
@@ -633,9 +631,11 @@ def test_each_formulation_matches_the_reference(monkeypatch, kind, prob):
 @pytest.mark.parametrize("x_shape, w_shape, hp, kind", [
     ((10, 32, 14, 14), (16, 32, 3, 3), dict(padding=1), "rows"),  # the tutorial's layer
     ((2, 3, 32, 32), (4, 3, 3, 3), dict(padding=1, dilation=2), "rows"),
-    ((2, 3, 8, 8), (4, 3, 2, 2), dict(stride=2), "windows"),  # stride > 1: col2im
-    ((2, 3, 28, 28), (4, 3, 5, 5), dict(stride=(1, 2), padding=2), "windows"),
+    ((8, 16, 28, 28), (32, 16, 5, 5), dict(stride=2, padding=2), "rows"),  # the strided layer: col2im on phase planes
+    ((2, 3, 8, 8), (4, 3, 2, 2), dict(stride=2), "rows"),
+    ((2, 3, 28, 28), (4, 3, 5, 5), dict(stride=(3, 2), padding=2, dilation=(2, 1)), "rows"),
     ((2, 3, 4, 4), (4, 3, 3, 3), dict(padding=1), "windows"),  # narrow: 2 of 6 columns thrown away
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(stride=2), "windows"),  # 1 of 3
     ((1, 1, 3, 3), (1, 1, 2, 2), dict(), "windows"),
 ])
 def test_formulation_per_shape_and_against_naive(x_shape, w_shape, hp, kind):
@@ -714,3 +714,41 @@ def test_work_buffer_pool_stays_bounded():
             take((10,))
             raise RuntimeError("a failing call still gives its buffers back")
     assert len(pool._free) == len(kept)
+
+
+@pytest.mark.parametrize("hp", [dict(padding=1), dict(stride=2, padding=1), dict(padding=(0, 1), dilation=2)])
+def test_backward_reuses_the_forward_windows_only_for_the_same_x(hp):
+    """The forward pass keeps its unrolled windows for a backward pass on the same x; another x,
+    or the same array changed in place (even a 0.0 made -0.0), must not get them."""
+    rng = np.random.default_rng(21)
+    x, w = rng.standard_normal((3, 4, 12, 12)), rng.standard_normal((5, 4, 3, 3))
+    geo = Geometry.from_shapes(x.shape, w.shape, **hp)
+    grad_out = rng.standard_normal(geo.out_shape)
+
+    full = (hp.get("stride", 1), hp.get("padding", 0), hp.get("dilation", 1))
+
+    def check(x_now):
+        for got, want in zip(fast.conv2d_backward(x_now, w, grad_out, **hp), ref_backward(x_now, w, grad_out, *full)):
+            assert rel_err(got, want) < 1e-12
+
+    fast.conv2d_forward(x, w, **hp)
+    check(x)  # the same x: the kept windows
+    check(x)  # and again
+    check(x + 1.0)  # another x of the same shape
+    fast.conv2d_forward(x, w, **hp)
+    x[1, 2, 3, 4] += 0.5  # changed in place after the forward pass
+    check(x)
+    kind = fast.formulation(geo)
+    x[0, 0, 0, 0] = 0.0
+    fast.conv2d_forward(x, w, **hp)
+    with fast._LAST_COLUMNS.borrow(x, geo, kind) as kept:
+        assert kept is not None  # the same bits
+    x[0, 0, 0, 0] = -0.0  # equal as a number, not as bits: not the x the windows came from
+    with fast._LAST_COLUMNS.borrow(x, geo, kind) as kept:
+        assert kept is None
+    check(x)
+    fast.conv2d_forward(x, w, **hp)
+    other = Geometry.from_shapes(x.shape, (5, 4, 3, 3), stride=3)  # same x, another geometry
+    grad_other = rng.standard_normal(other.out_shape)
+    for got, want in zip(fast.conv2d_backward(x, w, grad_other, stride=3), ref_backward(x, w, grad_other, 3, 0, 1)):
+        assert rel_err(got, want) < 1e-12

@@ -1,56 +1,77 @@
 """The fast engine: im2col plus one matrix product (GEMM) per pass over the whole batch; same
 signatures as ``naive.py`` (and tested equal to it).
 
-The unrolled windows are kept transposed, rows (c, p, q) and one column per output position,
-so every pass is one GEMM:
+The unrolled windows are kept transposed, ``cols_t``: a row per window cell (c, p, q) and a
+column per output position, so every pass is one GEMM:
 
 - ``out`` = ``w_rows`` (F, C*KH*KW) @ ``cols_t``;
-- ``grad_w`` = ``g`` (F, positions) @ ``cols_t.T``, with ``g`` = grad_out in the column order of
+- ``grad_w`` = ``cols_t`` @ ``g.T``, with ``g`` (F, positions) = grad_out in the column order of
   ``cols_t``: the same windows the forward pass read;
-- ``grad_x``: see the two formulations below.
+- ``grad_x``: below.
 
-Two formulations, picked by ``formulation(geo)``:
+Two formulations, picked per shape by ``formulation(geo)``:
 
-``rows`` (stride 1, the common case). The padded input is stored row-interleaved, (C, Hp, N, Wp):
-row ``h`` of every sample, then row ``h + 1``. A window row (c, p, q) of ``cols_t`` is then one
-contiguous run of ``x_pad`` of length Ho*N*Wp, starting at (c, p*dh, 0, q*dw): one memcpy per
-row instead of one short copy per output row, which is what im2col costs in NumPy. The price is
-``span_w - 1`` extra columns per output row (positions ``j >= Wo``, computed and thrown away;
-``g`` is zero there, so ``grad_w`` is unaffected): +14% of the products on the tutorial's 14x14
-layer, +6% on 32x32. ``grad_x`` is the gather form (docs/conventions.md 4.4), the transposed
-convolution computed as an ordinary one: ``grad_out_pad`` (no inserted zeros with stride 1)
-unrolled the same way, times ``w_rot``. One more GEMM, no scatter.
+``rows`` (the usual layers, any stride). The padded input is split by the stride into sh*sw
+*phase planes* (rows a, a + sh, ...; columns b, b + sw, ...; one plane with stride 1), each
+stored row-interleaved, (C, R, N, Cc): row r of every sample, then row r + 1. Kernel cell (p, q)
+reads, over all output positions, one contiguous run of each channel's plane, so im2col is
+KH*KW block copies of long rows instead of one short copy per output row (what it costs in
+NumPy otherwise: 3x more on the tutorial's layer). The price is ``Cc - Wo`` extra columns per
+output row, computed and thrown away (``g`` is zero there, so ``grad_w`` is unaffected): +14%
+of the products on the tutorial's 14x14 layer, +6% on 32x32. ``grad_x``:
 
-``windows`` (stride > 1, and layers so narrow that the extra columns would cost more than the
-copies save). The padded input is channel-first, (C, N, Hp, Wp), and ``cols_t`` is copied from
-the window view. ``grad_x`` is col2im (the scatter form): ``d_cols`` = ``w_mat`` @ ``g``, then
-KH*KW strided slice additions where each window was read. The gather form would multiply every
-zero the stride inserts into ``grad_out_pad`` (sh*sw times the work); col2im multiplies only
-real values.
+- stride 1: the gather form (docs/conventions.md 4.4), the transposed convolution computed as
+  an ordinary one: ``grad_out_pad`` unrolled the same way, times ``w_rot``; one GEMM, no scatter.
+- stride > 1: col2im (the scatter form): ``d_cols`` = ``w_mat`` @ ``g``, each window row's
+  gradient added back into the phase planes as one run per kernel cell. The gather form would
+  multiply every zero the stride inserts into ``grad_out_pad`` (sh*sw times the work).
 
-Each product is computed in the orientation OpenBLAS runs fastest here: the longer side of the
-result as its rows (``_product``).
+``windows`` (layers so narrow that the thrown-away columns would be over a quarter of the
+work, ``ROWS_MAX_EXTRA``). Channel-first (C, N, Hp, Wp), ``cols_t`` copied from the window
+view, ``grad_x`` by col2im with KH*KW strided slice additions.
 
-Work buffers (padded tensors, unrolled windows, GEMM results) come from a small pool and go
-back to it after the call: a fresh buffer of tens of megabytes costs about as much in
+Each product runs in the orientation OpenBLAS is fastest at here (``_product``).
+
+Memory. Work buffers (padded tensors, unrolled windows, GEMM results) come from a small pool
+and go back after the call: a fresh buffer of tens of megabytes costs about as much in
 first-touch page faults as the product that fills it. A buffer is lent to one call at a time,
-so calls from several threads never share one; what a call returns is always a fresh array.
+so calls from several threads never share one, and what a call returns is always a fresh
+array. The unrolled windows of the last forward pass are kept (``_LastColumns``) for a backward
+pass on the same ``x``, checked bit for bit, as a framework keeps them between the two passes.
 """
 
 from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from .artifacts import _place, windows
+from .artifacts import windows
 from .checks import check_problem
 from .geometry import Geometry
 
-Take = Callable[[tuple], np.ndarray]
+
+class _Lease:
+    """What ``_Pool.lend`` yields: ``take(shape)`` -> an uninitialised float64 work array."""
+
+    def __init__(self, pool: "_Pool"):
+        self.pool, self.taken = pool, []
+
+    def __call__(self, shape) -> np.ndarray:
+        size = int(np.prod(shape))
+        buf = self.pool._take(size)
+        self.taken.append(buf)
+        return buf[:size].reshape(shape)
+
+    def keep(self, arr: np.ndarray) -> np.ndarray:
+        """Take the buffer holding ``arr`` out of the lease (it is not given back at the end);
+        returns the buffer, for ``_Pool.give`` later."""
+        for k, buf in enumerate(self.taken):
+            if np.may_share_memory(buf, arr):
+                return self.taken.pop(k)
+        raise ValueError("not a work array of this lease")
 
 
 class _Pool:
@@ -73,7 +94,7 @@ class _Pool:
                     return self._free.pop(k)
         return np.empty(size)
 
-    def _give(self, bufs: list[np.ndarray]) -> None:
+    def give(self, bufs: list[np.ndarray]) -> None:
         with self._lock:
             self._free.extend(buf for buf in bufs if buf.nbytes <= self.max_keep)
             self._free.sort(key=lambda buf: -buf.size)
@@ -82,50 +103,87 @@ class _Pool:
                 total -= self._free.pop().nbytes
 
     @contextmanager
-    def lend(self) -> Iterator[Take]:
-        """``with pool.lend() as take:`` ``take(shape)`` is an uninitialised float64 array,
-        valid until the ``with`` block ends (then back in the pool, even on an exception)."""
-        taken: list[np.ndarray] = []
-
-        def take(shape) -> np.ndarray:
-            size = int(np.prod(shape))
-            buf = self._take(size)
-            taken.append(buf)
-            return buf[:size].reshape(shape)
-
+    def lend(self) -> Iterator[_Lease]:
+        """``with pool.lend() as take:`` the arrays ``take(shape)`` returns are valid until the
+        ``with`` block ends (then back in the pool, even on an exception)."""
+        lease = _Lease(self)
         try:
-            yield take
+            yield lease
         finally:
-            self._give(taken)
+            self.give(lease.taken)
 
 
 _POOL = _Pool()
 
-# The "rows" formulation computes span_w - 1 thrown-away columns per output row; beyond this
-# share of the columns the extra products cost more than the contiguous copies save.
+
+class _LastColumns:
+    """The unrolled windows of the last forward pass, for a backward pass on the same ``x``
+    (same bits, same geometry): one slot, handed to one call at a time."""
+
+    def __init__(self, pool: _Pool):
+        self.pool = pool
+        self._slot = None  # (key, x copy, buffer, cols_t)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(x: np.ndarray, geo: Geometry, kind: str) -> tuple:
+        return kind, x.shape, geo.KH, geo.KW, geo.stride, geo.padding, geo.dilation
+
+    def keep(self, x: np.ndarray, geo: Geometry, kind: str, cols_t: np.ndarray, take: _Lease) -> None:
+        if cols_t.nbytes > self.pool.max_keep:
+            return
+        self._put((self._key(x, geo, kind), np.array(x), take.keep(cols_t), cols_t))
+
+    @contextmanager
+    def borrow(self, x: np.ndarray, geo: Geometry, kind: str) -> Iterator[np.ndarray | None]:
+        """The kept ``cols_t`` if it was made from this ``x`` and geometry, else None."""
+        with self._lock:
+            slot, self._slot = self._slot, None
+        if slot is not None and (slot[0] != self._key(x, geo, kind)
+                                 or not np.array_equal(slot[1].view(np.int64), x.view(np.int64))):
+            self.pool.give([slot[2]])
+            slot = None
+        try:
+            yield None if slot is None else slot[3]
+        finally:
+            if slot is not None:
+                self._put(slot)
+
+    def _put(self, slot) -> None:
+        with self._lock:
+            old, self._slot = self._slot, slot
+        if old is not None:
+            self.pool.give([old[2]])
+
+
+_LAST_COLUMNS = _LastColumns(_POOL)
+
+# The "rows" formulation computes Cc - Wo thrown-away columns per output row; beyond this share
+# of the columns the extra products cost more than the contiguous copies save.
 ROWS_MAX_EXTRA = 0.25
 
 
 def formulation(geo: Geometry) -> str:
     """Which formulation the fast engine runs for ``geo``: ``"rows"`` or ``"windows"`` (module docstring)."""
-    if geo.stride == (1, 1) and (geo.span_w - 1) / geo.Wp <= ROWS_MAX_EXTRA:
-        return "rows"
-    return "windows"
+    cols = -(-geo.Wp // geo.stride[1])  # columns of a phase plane: Wo of them are real
+    return "rows" if (cols - geo.Wo) / cols <= ROWS_MAX_EXTRA else "windows"
 
 
-def _product(a: np.ndarray, b: np.ndarray, take: Take) -> np.ndarray:
+def _product(a: np.ndarray, b: np.ndarray, take: _Lease) -> np.ndarray:
     """``a @ b`` (M, L) in a work buffer, computed with the longer side of the result as its
-    rows: OpenBLAS splits that side between its threads, and a result of few rows and many
-    columns ran up to 1.5x slower here. The (M, L) returned may be a transposed view."""
+    rows: a result of few rows and many columns ran up to 1.5x slower here (OpenBLAS 0.3,
+    2 threads; ``benchmarks/bench_engine.py``). The (M, L) returned may be a transposed view."""
     if a.shape[0] >= b.shape[1]:
         return np.matmul(a, b, out=take((a.shape[0], b.shape[1])))
     return np.matmul(b.T, a.T, out=take((b.shape[1], a.shape[0]))).T
 
 
-def _fresh(view: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy that owns its memory: what a call returns never lives in the pool
-    (``np.ascontiguousarray`` would hand back a work buffer when the view is already contiguous)."""
-    return np.array(view, order="C", copy=True)
+def _fresh(view: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """A C-contiguous copy that owns its memory (``np.ascontiguousarray`` would hand back a
+    work buffer when the view is already contiguous), plus ``bias`` (F,) on axis 1 if given."""
+    if bias is None:
+        return np.array(view, order="C", copy=True)
+    return np.add(view, bias[:, None, None], out=np.empty(view.shape))
 
 
 # ------------------------------------------------------------------------------------------
@@ -135,13 +193,15 @@ def _fresh(view: np.ndarray) -> np.ndarray:
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1) -> np.ndarray:
     """x (N, C, H, W), w (F, C, KH, KW), b (F,) or None -> out (N, F, Ho, Wo)."""
     x, w, b, _, geo = check_problem(x, w, b, stride=stride, padding=padding, dilation=dilation)
+    kind = formulation(geo)
     with _POOL.lend() as take:
-        if formulation(geo) == "rows":
-            out = _forward_rows(x, w, geo, take)
+        cols_t = _x_columns(x, geo, kind, take)
+        res = _product(w.reshape(geo.F, -1), cols_t, take)  # F, positions
+        if kind == "rows":
+            out = _from_rows(res, geo.N, geo.Ho, _plane_shape(geo.Hp, geo.Wp, geo.stride)[1], geo.Wo, b)
         else:
-            out = _forward_windows(x, w, geo, take)
-    if b is not None:
-        out += b[:, None, None]
+            out = _fresh(res.reshape(geo.F, geo.N, geo.Ho, geo.Wo).transpose(1, 0, 2, 3), b)
+        _LAST_COLUMNS.keep(x, geo, kind, cols_t, take)
     return out
 
 
@@ -152,11 +212,14 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
         x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation, need_grad_out=True
     )
     grad_b = grad_out.sum(axis=(0, 2, 3))
-    with _POOL.lend() as take:
-        if formulation(geo) == "rows":
-            grad_x, grad_w = _backward_rows(x, w, grad_out, geo, take)
+    kind = formulation(geo)
+    with _POOL.lend() as take, _LAST_COLUMNS.borrow(x, geo, kind) as cols_t:
+        if cols_t is None:
+            cols_t = _x_columns(x, geo, kind, take)
+        if kind == "rows":
+            grad_x, grad_w = _backward_rows(cols_t, w, grad_out, geo, take)
         else:
-            grad_x, grad_w = _backward_windows(x, w, grad_out, geo, take)
+            grad_x, grad_w = _backward_windows(cols_t, w, grad_out, geo, take)
     return grad_x, grad_w, grad_b
 
 
@@ -173,86 +236,151 @@ def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1) -> np.nda
         return _grad_x_col2im(_channel_first(grad_out, take).reshape(geo.F, -1), w, geo, take)
 
 
+def _x_columns(x: np.ndarray, geo: Geometry, kind: str, take: _Lease) -> np.ndarray:
+    """``x``'s unrolled windows in the layout of ``kind``: (C*KH*KW, positions)."""
+    if kind == "rows":
+        R, Cc = _plane_shape(geo.Hp, geo.Wp, geo.stride)
+        x_phases = _split_phases(x, geo.padding[0], geo.padding[1], geo.Hp, geo.Wp, geo.stride, take)
+        return _unroll_phases(x_phases, geo.C, R, Cc, geo.Ho, geo, geo.stride, take)  # C*KH*KW, Ho*N*Cc
+    return _unroll_windows(_padded_t(x, geo, take), geo, take)  # C*KH*KW, N*Ho*Wo
+
+
 # ------------------------------------------------------------------------------------------
-# "rows": stride 1, row-interleaved layout
+# "rows": phase planes, row-interleaved
 # ------------------------------------------------------------------------------------------
 
-def _interleave_rows(t: np.ndarray, top: int, left: int, rows: int, cols: int, take: Take) -> np.ndarray:
-    """``t`` (N, K, A, B) -> a flat buffer holding (K, rows, N, cols) with ``t`` at (top, left)
-    (negative: cropped) and zeros around, plus ``cols`` zeros at the end: a window row's run
-    may reach past the last row into them (its extra columns, thrown away)."""
-    n, k, a, bb = t.shape
-    size = k * rows * n * cols
-    flat = take((size + cols,))
-    dst = flat[:size].reshape(k, rows, n, cols)
-    src_h, dst_h = _place(a, top, rows - a - top)
-    src_w, dst_w = _place(bb, left, cols - bb - left)
-    if (dst_h.stop - dst_h.start, dst_w.stop - dst_w.start) == (rows, cols):
-        flat[size:] = 0
-    else:
-        flat[...] = 0
-    dst[:, dst_h, :, dst_w] = t[:, :, src_h, src_w].transpose(1, 2, 0, 3)
+def _plane_shape(rows: int, cols: int, stride) -> tuple[int, int]:
+    """Rows and columns of each phase plane of a (rows, cols) canvas split by ``stride``."""
+    return -(-rows // stride[0]), -(-cols // stride[1])
+
+
+def _phase_spans(offset: int, size: int, length: int, step: int):
+    """Where a tensor axis of ``size`` cells placed at ``offset`` (negative: cropped) on a
+    canvas axis of ``length`` falls in each phase ``a`` of the canvas axis split by ``step``
+    (canvas cell ``a + r*step`` is cell ``r`` of phase ``a``): ``(a, r0, t0, count)``, the
+    tensor's cells ``t0, t0 + step, ...`` at phase cells ``r0, r0 + 1, ...``."""
+    for a in range(step):
+        r0 = max(0, -(-(offset - a) // step))  # first phase cell on the tensor
+        t0 = a + r0 * step - offset
+        count = max(0, min(len(range(t0, size, step)), -(-(length - a) // step) - r0))
+        yield a, r0, t0, count
+
+
+def _split_phases(t: np.ndarray, top: int, left: int, rows: int, cols: int, stride, take: _Lease) -> np.ndarray:
+    """``t`` (N, K, A, B) placed at (top, left) on a (rows, cols) canvas of zeros, split by
+    ``stride`` into sh*sw phase planes (canvas cell (a + r*sh, b + c*sw) is cell (r, c) of phase
+    (a, b)), each stored row-interleaved, (K, R, N, Cc): row r of every sample, then row r + 1.
+
+    Returns a flat buffer, the planes in phase order a*sw + b, then Cc zeros: a window row's run
+    may reach past the last plane into them (its thrown-away columns)."""
+    n, k = t.shape[:2]
+    R, Cc = _plane_shape(rows, cols, stride)
+    plane = k * R * n * Cc
+    flat = take((stride[0] * stride[1] * plane + Cc,))
+    flat[...] = 0
+    for a, r0, h0, nh in _phase_spans(top, t.shape[2], rows, stride[0]):
+        for b, c0, v0, nv in _phase_spans(left, t.shape[3], cols, stride[1]):
+            if nh and nv:
+                dst = flat[(a * stride[1] + b) * plane:][:plane].reshape(k, R, n, Cc)
+                dst[:, r0:r0 + nh, :, c0:c0 + nv] = \
+                    t[:, :, h0:h0 + (nh - 1) * stride[0] + 1:stride[0], v0:v0 + (nv - 1) * stride[1] + 1:stride[1]].transpose(1, 2, 0, 3)
     return flat
 
 
-def _unroll_rows(flat: np.ndarray, k: int, rows: int, cols: int, out_rows: int, geo: Geometry, take: Take) -> np.ndarray:
-    """Window rows of a row-interleaved (k, rows, N, cols) buffer read with stride 1:
-    (k*KH*KW, out_rows*N*cols); row (c, p, q) is the run starting at (c, p*dh, 0, q*dw)."""
-    dh, dw = geo.dilation
-    run = out_rows * geo.N * cols
-    item = flat.itemsize
-    view = as_strided(flat, shape=(k, geo.KH, geo.KW, run),
-                      strides=(rows * geo.N * cols * item, dh * geo.N * cols * item, dw * item, item), writeable=False)
-    cols_t = take((k, geo.KH, geo.KW, run))
-    np.copyto(cols_t, view)
-    return cols_t.reshape(k * geo.KH * geo.KW, run)
+def _merge_phases(flat: np.ndarray, k: int, n: int, top: int, left: int, size: tuple[int, int],
+                  rows: int, cols: int, stride) -> np.ndarray:
+    """The inverse of ``_split_phases``: a fresh (N, K, A, B) read at (top, left) of the canvas."""
+    R, Cc = _plane_shape(rows, cols, stride)
+    plane = k * R * n * Cc
+    out = np.empty((n, k) + size)
+    for a, r0, h0, nh in _phase_spans(top, size[0], rows, stride[0]):
+        for b, c0, v0, nv in _phase_spans(left, size[1], cols, stride[1]):
+            if nh and nv:
+                src = flat[(a * stride[1] + b) * plane:][:plane].reshape(k, R, n, Cc)
+                out[:, :, h0::stride[0], v0::stride[1]] = src[:, r0:r0 + nh, :, c0:c0 + nv].transpose(2, 0, 1, 3)
+    return out
 
 
-def _from_rows(res: np.ndarray, n: int, rows: int, cols: int, keep: int) -> np.ndarray:
-    """A GEMM result (K, rows*N*cols) -> a fresh (N, K, rows, keep): the first ``keep`` columns
-    of each row are real, the rest were the thrown-away positions."""
+def _tap_runs(flat: np.ndarray, k: int, R: int, Cc: int, out_rows: int, geo: Geometry, stride, dilation):
+    """Per kernel cell (p, q): ``(p, q, view)``, the (k, out_rows*N*Cc) view of the phase planes
+    in ``flat`` it reads over every output position (output (i, n, j) at column (i*N + n)*Cc + j):
+    a run of each channel's plane from the cell holding canvas cell (p*dh, q*dw). With stride 1
+    all the runs are one 4-D view, ``(None, None, view)`` (k, KH, KW, run)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    n, item = geo.N, flat.itemsize
+    plane, run = k * R * n * Cc, out_rows * n * Cc
+    if (sh, sw) == (1, 1):
+        yield None, None, np.ndarray((k, geo.KH, geo.KW, run), flat.dtype, flat, 0,
+                                     (R * n * Cc * item, dh * n * Cc * item, dw * item, item))
+        return
+    for p in range(geo.KH):
+        r0, a = divmod(p * dh, sh)
+        for q in range(geo.KW):
+            c0, b = divmod(q * dw, sw)
+            start = (a * sw + b) * plane + r0 * n * Cc + c0
+            yield p, q, np.ndarray((k, run), flat.dtype, flat, start * item, (R * n * Cc * item, item))
+
+
+def _unroll_phases(flat: np.ndarray, k: int, R: int, Cc: int, out_rows: int, geo: Geometry, stride,
+                   take: _Lease) -> np.ndarray:
+    """The unrolled windows of phase planes, (k*KH*KW, out_rows*N*Cc): row (c, p, q) is one
+    contiguous run of channel c's plane, so the copy is KH*KW block copies of long rows."""
+    cols_t = take((k, geo.KH, geo.KW, out_rows * geo.N * Cc))
+    for p, q, src in _tap_runs(flat, k, R, Cc, out_rows, geo, stride, geo.dilation):
+        np.copyto(cols_t if p is None else cols_t[:, p, q], src)
+    return cols_t.reshape(k * geo.KH * geo.KW, -1)
+
+
+def _from_rows(res: np.ndarray, n: int, rows: int, cols: int, keep: int, bias=None) -> np.ndarray:
+    """A GEMM result (K, rows*N*cols) -> a fresh (N, K, rows, keep) (+ ``bias`` per K): the first
+    ``keep`` columns of each row are real, the rest were the thrown-away positions."""
     k = res.shape[0]
-    return _fresh(res.reshape(k, rows, n, cols)[:, :, :, :keep].transpose(2, 0, 1, 3))
+    return _fresh(res.reshape(k, rows, n, cols)[:, :, :, :keep].transpose(2, 0, 1, 3), bias)
 
 
-def _forward_rows(x, w, geo: Geometry, take: Take) -> np.ndarray:
-    ph, pw = geo.padding
-    x_rows = _interleave_rows(x, ph, pw, geo.Hp, geo.Wp, take)  # x_pad as (C, Hp, N, Wp)
-    cols_t = _unroll_rows(x_rows, geo.C, geo.Hp, geo.Wp, geo.Ho, geo, take)  # C*KH*KW, Ho*N*Wp
-    out = _product(w.reshape(geo.F, -1), cols_t, take)  # F, Ho*N*Wp
-    return _from_rows(out, geo.N, geo.Ho, geo.Wp, geo.Wo)
+def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
+    R, Cc = _plane_shape(geo.Hp, geo.Wp, geo.stride)
+    # grad_out in the column order of cols_t, (F, Ho*N*Cc), zero on the thrown-away columns
+    g = _split_phases(grad_out, 0, 0, geo.Ho, Cc, (1, 1), take)[: geo.F * geo.Ho * geo.N * Cc].reshape(geo.F, -1)
+    grad_w = _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)  # the windows the forward read
+    if geo.stride == (1, 1):
+        return _grad_x_gather(grad_out, w, geo, take), grad_w
+
+    # col2im on the phase planes: each window row's gradient is added back as one run
+    d_cols = np.matmul(w.reshape(geo.F, -1).T, g, out=take((geo.C * geo.KH * geo.KW, g.shape[1])))
+    d_cols = d_cols.reshape(geo.C, geo.KH, geo.KW, -1)
+    grad_x_phases = take((geo.stride[0] * geo.stride[1] * geo.C * R * geo.N * Cc + Cc,))
+    grad_x_phases[...] = 0
+    for p, q, dst in _tap_runs(grad_x_phases, geo.C, R, Cc, geo.Ho, geo, geo.stride, geo.dilation):
+        dst += d_cols[:, p, q]  # thrown-away columns add zeros (g is zero there)
+    grad_x = _merge_phases(grad_x_phases, geo.C, geo.N, geo.padding[0], geo.padding[1], (geo.H, geo.W),
+                           geo.Hp, geo.Wp, geo.stride)
+    return grad_x, grad_w
 
 
-def _backward_rows(x, w, grad_out, geo: Geometry, take: Take):
-    ph, pw = geo.padding
-    x_rows = _interleave_rows(x, ph, pw, geo.Hp, geo.Wp, take)
-    cols_t = _unroll_rows(x_rows, geo.C, geo.Hp, geo.Wp, geo.Ho, geo, take)  # C*KH*KW, Ho*N*Wp
-    # grad_out in the column order of cols_t, zero on the thrown-away columns
-    g = _interleave_rows(grad_out, 0, 0, geo.Ho, geo.Wp, take)[: geo.F * geo.Ho * geo.N * geo.Wp]
-    grad_w = _product(cols_t, g.reshape(geo.F, -1).T, take)  # C*KH*KW, F
-    grad_w = _fresh(grad_w.T).reshape(geo.w_shape)
-
-    # gather: grad_x[:, c, h, v] = sum_{f,p,q} grad_out_pad[:, f, h + p*dh, v + q*dw] * w_rot[c, f, p, q]
+def _grad_x_gather(grad_out, w, geo: Geometry, take: _Lease) -> np.ndarray:
+    """Stride 1: ``grad_x[:, c, h, v] = sum_{f,p,q} grad_out_pad[:, f, h + p*dh, v + q*dw] * w_rot[c, f, p, q]``:
+    ``grad_out_pad`` (no inserted zeros with stride 1) unrolled like ``x_pad``, times ``w_rot``."""
     top, _, left, _ = geo.grad_out_pad_margins
-    g_rows = _interleave_rows(grad_out, top, left, geo.Hg, geo.Wg, take)  # grad_out_pad as (F, Hg, N, Wg)
-    gcols_t = _unroll_rows(g_rows, geo.F, geo.Hg, geo.Wg, geo.H, geo, take)  # F*KH*KW, H*N*Wg
+    g_pad = _split_phases(grad_out, top, left, geo.Hg, geo.Wg, (1, 1), take)  # (F, Hg, N, Wg)
+    gcols_t = _unroll_phases(g_pad, geo.F, geo.Hg, geo.Wg, geo.H, geo, (1, 1), take)  # F*KH*KW, H*N*Wg
     w_rot_rows = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(geo.C, -1)
     grad_x = _product(w_rot_rows, gcols_t, take)  # C, H*N*Wg
-    return _from_rows(grad_x, geo.N, geo.H, geo.Wg, geo.W), grad_w
+    return _from_rows(grad_x, geo.N, geo.H, geo.Wg, geo.W)
 
 
 # ------------------------------------------------------------------------------------------
-# "windows": any stride, channel-first layout, col2im
+# "windows": channel-first layout, col2im
 # ------------------------------------------------------------------------------------------
 
-def _channel_first(t: np.ndarray, take: Take) -> np.ndarray:
+def _channel_first(t: np.ndarray, take: _Lease) -> np.ndarray:
     """(N, K, A, B) -> (K, N, A, B) in a work buffer."""
     out = take((t.shape[1], t.shape[0]) + t.shape[2:])
     np.copyto(out, t.transpose(1, 0, 2, 3))
     return out
 
 
-def _padded_t(x: np.ndarray, geo: Geometry, take: Take) -> np.ndarray:
+def _padded_t(x: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
     """``x`` (N, C, H, W) -> ``x_pad`` channel-first, (C, N, Hp, Wp), in a work buffer."""
     ph, pw = geo.padding
     x_pad_t = take((geo.C, geo.N, geo.Hp, geo.Wp))
@@ -265,7 +393,7 @@ def _padded_t(x: np.ndarray, geo: Geometry, take: Take) -> np.ndarray:
     return x_pad_t
 
 
-def _unroll_windows(x_pad_t: np.ndarray, geo: Geometry, take: Take) -> np.ndarray:
+def _unroll_windows(x_pad_t: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
     """``x_pad_t`` (C, N, Hp, Wp) -> ``cols_t`` = ``im2col(x_pad).T`` (C*KH*KW, N*Ho*Wo)."""
     win = windows(x_pad_t, geo)  # C, N, Ho, Wo, KH, KW (a view)
     cols_t = take((geo.C, geo.KH, geo.KW, geo.N, geo.Ho, geo.Wo))
@@ -273,29 +401,18 @@ def _unroll_windows(x_pad_t: np.ndarray, geo: Geometry, take: Take) -> np.ndarra
     return cols_t.reshape(geo.C * geo.KH * geo.KW, -1)
 
 
-def _batch_first(res: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
-    """A GEMM result (K, N*A*B) -> a fresh (N, K, A, B)."""
-    n, k, a, b = shape
-    return _fresh(res.reshape(k, n, a, b).transpose(1, 0, 2, 3))
-
-
-def _forward_windows(x, w, geo: Geometry, take: Take) -> np.ndarray:
-    cols_t = _unroll_windows(_padded_t(x, geo, take), geo, take)  # C*KH*KW, N*Ho*Wo
-    return _batch_first(_product(w.reshape(geo.F, -1), cols_t, take), geo.out_shape)
-
-
-def _backward_windows(x, w, grad_out, geo: Geometry, take: Take):
+def _backward_windows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
     g = _channel_first(grad_out, take).reshape(geo.F, -1)  # F, N*Ho*Wo: the column order of cols_t
-    cols_t = _unroll_windows(_padded_t(x, geo, take), geo, take)
     grad_w = _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)
     return _grad_x_col2im(g, w, geo, take), grad_w
 
 
-def _grad_x_col2im(g: np.ndarray, w: np.ndarray, geo: Geometry, take: Take) -> np.ndarray:
+def _grad_x_col2im(g: np.ndarray, w: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
     """``d_cols`` = ``w_mat`` @ ``g`` (C*KH*KW, N*Ho*Wo), each column the gradient of one
     window, added back into ``grad_x_pad`` where the window was read, then cropped.
     ``g`` is grad_out as (F, N*Ho*Wo)."""
-    d_cols = _product(w.reshape(geo.F, -1).T, g, take)
+    # row-major (C*KH*KW, N*Ho*Wo) whatever _product would pick: the additions read its rows
+    d_cols = np.matmul(w.reshape(geo.F, -1).T, g, out=take((geo.C * geo.KH * geo.KW, g.shape[1])))
     d_cols = d_cols.reshape(geo.C, geo.KH, geo.KW, geo.N, geo.Ho, geo.Wo)
     # Accumulate in (C, N, ...) order, d_cols' own, so each added plane is one strided block.
     grad_x_pad_t = take((geo.C, geo.N, geo.Hp, geo.Wp))
@@ -304,4 +421,4 @@ def _grad_x_col2im(g: np.ndarray, w: np.ndarray, geo: Geometry, take: Take) -> n
         for q in range(geo.KW):
             grad_x_pad_t[(..., *geo.tap_slices(p, q))] += d_cols[:, p, q]
     ph, pw = geo.padding
-    return _batch_first(grad_x_pad_t[:, :, ph:ph + geo.H, pw:pw + geo.W], geo.x_shape)
+    return _fresh(grad_x_pad_t[:, :, ph:ph + geo.H, pw:pw + geo.W].transpose(1, 0, 2, 3))
