@@ -4,6 +4,7 @@ The Python API uses the fast (im2col) engine::
 
     out = convviz.conv2d(x, w, b, stride=1, padding=0, dilation=1)          # (N, F, Ho, Wo)
     grad_x, grad_w, grad_b = convviz.conv2d_backward(x, w, grad_out, ...)  # shapes of x, w, b
+    w_new, b_new = convviz.sgd_update(w, b, grad_w, grad_b, lr=0.01, weight_decay=0.0)
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
     return grads
 
 
+def sgd_update(w, b, grad_w, grad_b, *, lr=0.01, weight_decay=0.0):
+    """One step of gradient descent, the update the backward pass is for (as ``torch.optim.SGD``
+    without momentum, the bias in a parameter group without weight decay)::
+
+        w_new = w - lr * (grad_w + weight_decay * w)        b_new = b - lr * grad_b
+
+    w, grad_w (F, C, KH, KW); b, grad_b (F,) or both None -> (w_new (F, C, KH, KW), b_new (F,) or None).
+    ``lr`` and ``weight_decay``: numbers >= 0. Raises ``ValueError`` on invalid arguments.
+    """
+    return _fast.sgd_update(w, b, grad_w, grad_b, lr=lr, weight_decay=weight_decay)
+
+
 def _warn_overflow(results: dict) -> None:
     """The overflow policy (README "Overflow"), as the REST API applies it: finite results are
     given as they are, and the ones that overflowed are named, never silently passed on."""
@@ -56,4 +69,4 @@ def _warn_overflow(results: dict) -> None:
                       RuntimeWarning, stacklevel=3)
 
 
-__all__ = ["check", "conv2d", "conv2d_backward", "__version__"]
+__all__ = ["check", "conv2d", "conv2d_backward", "sgd_update", "__version__"]

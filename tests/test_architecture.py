@@ -118,7 +118,7 @@ def test_printing_a_trace_loads_no_router():
 # one registry ---------------------------------------------------------------------------------------
 def test_one_registry_feeds_traces_views_and_the_api():
     assert set(BUILDERS) == set(PHASES)
-    assert TRACE_PHASES == ("forward", "grad_x", "grad_x_scatter", "grad_w", "grad_b")
+    assert TRACE_PHASES == ("forward", "grad_x", "grad_x_scatter", "grad_w", "grad_b", "update")
     with TestClient(create_app()) as client:
         served = client.get("/api/v1/phases").json()
         assert [e["name"] for e in served] == [p.name for p in PHASE_LIST]
@@ -175,6 +175,7 @@ OTHER_VALUE = {
     "x": [[1.0, 2.0], [3.0, 5.0]], "w": [[1.0, -1.0]], "b": [2.0], "grad_out": [[1.0], [2.0]],
     "x_shape": [1, 1, 3, 4], "w_shape": [1, 1, 2, 1], "values": "normal", "seed": 9,
     "stride": [1, 2], "padding": [0, 1], "dilation": [2, 1],
+    "lr": 0.5, "weight_decay": 0.1, "loss": "mse", "target": [[1.0, 2.0], [3.0, 4.0]],
 }
 
 

@@ -57,6 +57,7 @@ class ConvResult(BaseModel):
     w_rot: Nested = Field(description="C x F x KH x KW: w rotated 180 degrees, first two axes swapped.")
     cols: Optional[Nested] = Field(None, description="im2col matrix, (N*Ho*Wo) x (C*KH*KW); omitted with im2col=false.")
     w_mat: Optional[Nested] = Field(None, description="Kernel matrix, (C*KH*KW) x F; out unrolled = cols @ w_mat + b.")
+    target: Optional[Nested] = Field(None, description="With loss 'mse' only: the target; grad_out = out - target.")
     overflow: Optional[list[str]] = Field(None, description="Present only when results overflow float64: their names "
                                           "(those fields are null; the finite ones are served).")
 

@@ -58,11 +58,14 @@ def _conv(problem: ProblemIn, request: Request, im2col: bool) -> Response:
     entry = solved(problem, request)
     names = ["x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b",
              "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot"] + (["cols", "w_mat"] if im2col else [])
+    if entry.conv.target is not None:
+        names.append("target")  # loss "mse": grad_out = out - target
     # Overflow policy (README "Overflow"): the finite tensors are served, the others are null and named.
     body = {"geometry": dumps(entry.conv.geo.as_dict()),
             **{name: b"null" if name in entry.overflow else entry.tensor_json(name) for name in names}}
-    if entry.overflow:
-        body["overflow"] = dumps(list(entry.overflow))
+    overflow = [name for name in entry.overflow if name in names]  # of the tensors this answer holds
+    if overflow:
+        body["overflow"] = dumps(overflow)
     return Response(json_object(body), media_type="application/json")
 
 

@@ -52,3 +52,38 @@ def check_problem(x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=
                 f"grad_out must have the shape of out, (N, F, Ho, Wo) = {geo.out_shape}, got shape {grad_out.shape}"
             )
     return x, w, b, grad_out, geo
+
+
+def check_update(w, b, grad_w, grad_b, *, lr, weight_decay):
+    """Validate one SGD step (docs/conventions.md, "The update step").
+
+    Returns ``(w, b, grad_w, grad_b, lr, weight_decay)``: ``w`` and ``grad_w`` (F, C, KH, KW),
+    ``b`` and ``grad_b`` (F,) or both ``None``, ``lr`` and ``weight_decay`` finite floats >= 0.
+    """
+    w = as_float_array(w, "w", 4)
+    grad_w = as_float_array(grad_w, "grad_w", 4)
+    if grad_w.shape != w.shape:
+        raise ValueError(f"grad_w must have the shape of w, {w.shape}, got shape {grad_w.shape}")
+    if (b is None) != (grad_b is None):
+        raise ValueError("give b and grad_b together (or neither), got "
+                         + ("b without grad_b" if grad_b is None else "grad_b without b"))
+    if b is not None:
+        b = as_float_array(b, "b", 1)
+        grad_b = as_float_array(grad_b, "grad_b", 1)
+        if b.shape != (w.shape[0],) or grad_b.shape != b.shape:
+            raise ValueError(f"b and grad_b must have shape ({w.shape[0]},) (one per kernel), got shapes "
+                             f"{b.shape} and {grad_b.shape}")
+    return (w, b, grad_w, grad_b, *check_rates(lr=lr, weight_decay=weight_decay))
+
+
+def check_rates(*, lr, weight_decay) -> tuple[float, float]:
+    """The learning rate and the weight decay of an SGD step as floats, each finite and >= 0."""
+    rates = []
+    for name, value in (("lr", lr), ("weight_decay", weight_decay)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        value = float(value)
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        rates.append(value)
+    return rates[0], rates[1]

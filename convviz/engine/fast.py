@@ -49,7 +49,7 @@ from typing import Iterator
 import numpy as np
 
 from .artifacts import windows
-from .checks import check_problem
+from .checks import check_problem, check_update
 from .geometry import Geometry
 
 
@@ -234,6 +234,17 @@ def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1) -> np.nda
     )
     with _POOL.lend() as take:
         return _grad_x_col2im(_channel_first(grad_out, take).reshape(geo.F, -1), w, geo, take)
+
+
+def sgd_update(w, b, grad_w, grad_b, *, lr=0.01, weight_decay=0.0):
+    """One step of plain SGD with weight decay on the kernels, every cell at once:
+    ``w_new = w - lr * (grad_w + weight_decay * w)``, ``b_new = b - lr * grad_b`` (the bias is not decayed).
+
+    w, grad_w (F, C, KH, KW); b, grad_b (F,) or both None -> (w_new (F, C, KH, KW), b_new (F,) or None).
+    """
+    w, b, grad_w, grad_b, lr, weight_decay = check_update(w, b, grad_w, grad_b, lr=lr, weight_decay=weight_decay)
+    w_new = w - lr * (grad_w + weight_decay * w)
+    return w_new, (None if b is None else b - lr * grad_b)
 
 
 def _x_columns(x: np.ndarray, geo: Geometry, kind: str, take: _Lease) -> np.ndarray:

@@ -232,6 +232,10 @@ class Geometry:
     grad_x_shape = x_shape
     grad_w_shape = w_shape
     grad_b_shape = b_shape
+    # the update step's results have the shapes of what they update; a loss's target, that of out
+    w_new_shape = w_shape
+    b_new_shape = b_shape
+    target_shape = out_shape
 
     @property
     def x_pad_shape(self) -> tuple[int, int, int, int]:

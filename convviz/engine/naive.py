@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .artifacts import dilate_and_pad, pad_input, rotate_kernel
-from .checks import check_problem
+from .checks import check_problem, check_update
 
 
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -91,3 +91,22 @@ def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1) -> np.nda
                     )
     # Explicit stop indices: the tutorial's ``[pad:-pad]`` is empty when pad == 0.
     return grad_x_pad[:, :, ph : ph + geo.H, pw : pw + geo.W]
+
+
+def sgd_update(w, b, grad_w, grad_b, *, lr=0.01, weight_decay=0.0):
+    """One step of plain SGD with weight decay on the kernels, one cell at a time:
+    ``w_new[f,c,p,q] = w[f,c,p,q] - lr * (grad_w[f,c,p,q] + weight_decay * w[f,c,p,q])`` and
+    ``b_new[f] = b[f] - lr * grad_b[f]`` (the bias is not decayed).
+
+    w, grad_w (F, C, KH, KW); b, grad_b (F,) or both None -> (w_new (F, C, KH, KW), b_new (F,) or None).
+    """
+    w, b, grad_w, grad_b, lr, weight_decay = check_update(w, b, grad_w, grad_b, lr=lr, weight_decay=weight_decay)
+    w_new = np.zeros(w.shape)
+    for f, c, p, q in np.ndindex(*w.shape):
+        w_new[f, c, p, q] = w[f, c, p, q] - lr * (grad_w[f, c, p, q] + weight_decay * w[f, c, p, q])
+    if b is None:
+        return w_new, None
+    b_new = np.zeros(b.shape)
+    for f in range(b.shape[0]):
+        b_new[f] = b[f] - lr * grad_b[f]
+    return w_new, b_new

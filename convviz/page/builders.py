@@ -66,9 +66,23 @@ def _result_ids(view, ks: np.ndarray, shape: tuple) -> np.ndarray:
     return np.broadcast_to(view.result_grid.ids_of(ks)[:, None], shape)
 
 
+def _count_zeros(grid, kinds: dict[str, np.ndarray]) -> None:
+    """``grid.zeros``: for each kind of zero, how many terms of each drawn cell's step read one;
+    ``kinds[kind]`` is a (cells, terms) bool array, rows in the grid's cell order."""
+    counts = {kind: hit.sum(axis=1) for kind, hit in kinds.items()}
+    grid.zeros = {kind: c.tolist() for kind, c in counts.items() if c.any()} or None
+
+
+def _x_pad_zeros(g: Geometry, x_pad_flat: np.ndarray) -> dict[str, np.ndarray]:
+    """pad: the x_pad cell is in the padding ring (no cell of x)."""
+    _, _, hp, wp = np.unravel_index(x_pad_flat, g.x_pad_shape)
+    inside, _, _ = g.x_pad_to_x(hp, wp)
+    return {"pad": ~inside}
+
+
 # forward -----------------------------------------------------------------------------------------
 def plan_forward(g, n, f, c):
-    return [_x_pad(g, n, c), _w(g, f, c), vector("b", g.F, "bias, one per kernel"),
+    return [_x_pad(g, n, c), _w(g, f, c), vector("b", g.F, "bias, one per kernel", column=True),
             plane(g, "out", (n, f), "out", f"sample n={n}, kernel f={f}", "result")]
 
 
@@ -78,6 +92,7 @@ def link_forward(view):
     _mark_result(view)
     xg, wg, bg, og = (view.grid(t) for t in ("x_pad", "w", "b", "out"))
     blk = _terms_of(view, "forward", og.flat)
+    _count_zeros(og, _x_pad_zeros(g, blk.a))
     keep = np.unravel_index(blk.a, g.x_pad_shape)[1] == c  # this channel's terms
     res = _result_ids(view, og.flat, blk.a.shape)
     view.link(res[keep], xg.ids_of(blk.a[keep]), wg.ids_of(blk.b[keep]))
@@ -106,6 +121,9 @@ def link_grad_x(view):
     wr.twin = index_texts(np.ones(rp.shape, bool), *g.w_rot_to_w(rc, rf, rp, rq))
     blk = _terms_of(view, "grad_x", gx.flat)
     _, ff, u, t = np.unravel_index(blk.a, g.grad_out_pad_shape)
+    real, _, _ = g.grad_out_pad_to_grad_out(u, t)
+    inside, _, _ = g.grad_out_pad_to_dilated(u, t)
+    _count_zeros(gx, {"margin": ~inside, "gap": inside & ~real})
     keep = ff == f
     u, t, a, b = u[keep], t[keep], blk.a[keep], blk.b[keep]
     real, i, j = g.grad_out_pad_to_grad_out(u, t)
@@ -147,6 +165,7 @@ def link_grad_w(view):
     _mark_result(view)
     xg, go, gw = (view.grid(t) for t in ("x_pad", "grad_out", "grad_w"))
     blk = _terms_of(view, "grad_w", gw.flat)
+    _count_zeros(gw, _x_pad_zeros(g, blk.b))
     keep = np.unravel_index(blk.a, g.out_shape)[0] == n  # this sample's terms
     res = _result_ids(view, gw.flat, keep.shape)[keep]
     view.link(res, go.ids_of(blk.a[keep]), xg.ids_of(blk.b[keep]))
@@ -154,7 +173,8 @@ def link_grad_w(view):
 
 # grad_b ------------------------------------------------------------------------------------------
 def plan_grad_b(g, n, f, c):
-    return [_grad_out(g, n, f), vector("grad_b", g.F, "one per kernel: the sum of its grad_out over n, i, j", "result")]
+    return [_grad_out(g, n, f),
+            vector("grad_b", g.F, "one per kernel: the sum of its grad_out over n, i, j", "result", column=True)]
 
 
 def link_grad_b(view):
@@ -164,6 +184,23 @@ def link_grad_b(view):
     blk = _terms_of(view, "grad_b", np.array([f]))
     keep = np.unravel_index(blk.a, g.out_shape)[0] == n
     view.link(np.full(int(keep.sum()), gb.offset + f), go.ids_of(blk.a[keep]))
+
+
+# update ------------------------------------------------------------------------------------------
+def plan_update(g, n, f, c):
+    return [_w(g, f, c), plane(g, "grad_w", (f, c), "grad_w", f"kernel f={f}, channel c={c}: dL/dw"),
+            plane(g, "w_new", (f, c), "w_new", f"kernel f={f}, channel c={c} after the step", "result"),
+            vector("b", g.F, "bias, one per kernel"), vector("grad_b", g.F, "dL/db"),
+            vector("b_new", g.F, "bias after the step (not decayed)", "result")]
+
+
+def link_update(view):
+    """Each new weight (and bias) with its old value and its gradient."""
+    _mark_result(view)
+    wg, gw, wn, bg, gb, bn = (view.grid(t) for t in ("w", "grad_w", "w_new", "b", "grad_b", "b_new"))
+    view.link(wn.ids_of(wn.flat), wg.ids_of(wn.flat), gw.ids_of(wn.flat))  # w, grad_w, w_new share a shape
+    view.link(bn.ids_of(bn.flat), bg.ids_of(bn.flat), gb.ids_of(bn.flat))
+    view.notes.append(f"lr = {view.conv.lr:g}, weight_decay = {view.conv.weight_decay:g}.")
 
 
 # im2col ------------------------------------------------------------------------------------------
@@ -213,6 +250,7 @@ def link_im2col(view):
     out_flat = og.flat
     og.step = out_flat.tolist()  # forward step order
     blk = _terms_of(view, "forward", out_flat)
+    _count_zeros(og, _x_pad_zeros(g, blk.a))
     t_idx = np.arange(K)[None, :]  # term t of a forward step is column t of cols (c, p, q row-major)
     _, f_, i_, j_ = np.unravel_index(out_flat, g.out_shape)
     r = (n * g.Ho + i_) * g.Wo + j_
@@ -231,6 +269,7 @@ BUILDERS: dict[str, Builder] = {
     "grad_x_scatter": Builder(plan_grad_x_scatter, link_grad_x_scatter, terms_shown=lambda g: g.KH * g.KW),
     "grad_w": Builder(plan_grad_w, link_grad_w),
     "grad_b": Builder(plan_grad_b, link_grad_b),
+    "update": Builder(plan_update, link_update),
     "im2col": Builder(plan_im2col, link_im2col),
 }
 

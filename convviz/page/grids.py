@@ -11,6 +11,7 @@ import numpy as np
 
 from ..engine import Geometry
 from ..trace import Convolution
+from ..trace.phases import NOTATION
 
 
 @dataclass
@@ -29,6 +30,7 @@ class GridPlan:
     role: str = "source"  # result, source
     row_labels: list | None = None
     col_labels: list | None = None
+    area: str | None = None  # None: the phase's layout places it; "origin": where grad_out comes from
 
     @property
     def size(self) -> int:
@@ -46,9 +48,9 @@ def plane(geo: Geometry, tensor: str, lead: tuple, title: str, caption: str, rol
     return GridPlan(tensor, title, caption, rows, cols, cells, role)
 
 
-def vector(tensor: str, size: int, caption: str, role: str = "source") -> GridPlan:
-    """A whole 1-D tensor (``b``, ``grad_b``) as one row."""
-    return GridPlan(tensor, tensor, caption, 1, size, lambda: np.arange(size), role)
+def vector(tensor: str, size: int, caption: str, role: str = "source", column: bool = False) -> GridPlan:
+    """A whole 1-D tensor (``b``, ``grad_b``) as one row, or one column."""
+    return GridPlan(tensor, tensor, caption, size if column else 1, 1 if column else size, lambda: np.arange(size), role)
 
 
 @dataclass
@@ -69,6 +71,9 @@ class Grid:
     marks: list | None = None  # per cell: "" or pad / unread / margin / gap
     step: list | None = None  # result grids: the step number that computes each cell
     twin: list | None = None  # per cell: the index (string) of the x / grad_out / w cell it shows, or None
+    # result grids: per kind of zero (pad, margin, gap), how many terms of each cell's step multiply one
+    zeros: dict | None = None
+    area: str | None = None
     offset: int = 0
     lookup: np.ndarray | None = field(default=None, repr=False)
 
@@ -77,7 +82,7 @@ class Grid:
         flat = plan.cells()
         return cls(plan.tensor, plan.title, plan.caption, getattr(conv.geo, plan.tensor + "_shape"), plan.rows,
                    plan.cols, flat, getattr(conv, plan.tensor).reshape(-1)[flat], plan.role, plan.row_labels,
-                   plan.col_labels, offset=offset)
+                   plan.col_labels, area=plan.area, offset=offset)
 
     def ids_of(self, flat: np.ndarray) -> np.ndarray:
         """Ids of the cells ``flat`` (flat indices in the tensor); -1 where not drawn."""
@@ -93,12 +98,13 @@ class Grid:
     def as_dict(self) -> dict:
         idx = np.stack(self.index(), axis=-1).tolist()
         out = {
-            "tensor": self.tensor, "title": self.title, "caption": self.caption, "role": self.role,
+            "tensor": self.tensor, "symbol": NOTATION.get(self.tensor, self.tensor), "title": self.title,
+            "caption": self.caption, "role": self.role,
             "rows": self.rows, "cols": self.cols, "offset": self.offset,
             "idx": [",".join(map(str, ix)) for ix in idx],
             "values": self.values.tolist(),
         }
-        for name in ("marks", "step", "row_labels", "col_labels", "twin"):
+        for name in ("marks", "step", "row_labels", "col_labels", "twin", "zeros", "area"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out

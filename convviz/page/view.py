@@ -16,12 +16,19 @@ from ..engine import Geometry
 from ..problem import Limits, ProblemError, check_select
 from ..trace import Convolution, Trace, phase as registry_entry
 from .builders import BUILDERS
-from .grids import Grid, GridPlan
+from .grids import Grid, GridPlan, plane
 
 
-def plan(geo: Geometry, phase: str, n: int, f: int, c: int) -> list[GridPlan]:
-    """The grids the view of ``phase`` for slice (n, f, c) will draw, from the shapes alone."""
-    return BUILDERS[phase].plan(geo, n, f, c)
+def plan(geo: Geometry, phase: str, n: int, f: int, c: int, loss: str = "none") -> list[GridPlan]:
+    """The grids the view of ``phase`` for slice (n, f, c) will draw, from the shapes alone (and,
+    for a phase that reads grad_out made by the loss "mse", the out and target it came from)."""
+    plans = BUILDERS[phase].plan(geo, n, f, c)
+    if loss == "mse" and any(p.tensor == "grad_out" for p in plans):
+        plans += [plane(geo, "out", (n, f), "out", f"sample n={n}, kernel f={f}: the forward pass's output"),
+                  plane(geo, "target", (n, f), "target", f"sample n={n}, kernel f={f}: what out should be")]
+        for p in plans[-2:]:
+            p.area = "origin"
+    return plans
 
 
 class View:
@@ -32,7 +39,7 @@ class View:
                  max_cells: int | None = None):
         self.entry = registry_entry(phase)
         check_select(conv.geo, n, f, c)
-        plans = plan(conv.geo, phase, n, f, c)
+        plans = plan(conv.geo, phase, n, f, c, conv.loss)
         cells = sum(p.size for p in plans)
         if max_cells is not None and cells > max_cells:
             raise ProblemError("limit_exceeded", f"the {phase} view of this problem would draw {cells:,} cells; the "
@@ -45,6 +52,9 @@ class View:
             self.grids.append(Grid.from_plan(p, conv, offset=sum(gr.rows * gr.cols for gr in self.grids)))
         self._by_title = {gr.title: gr for gr in self.grids}
         BUILDERS[phase].link(self)
+        if conv.loss == "mse" and "target" in self._by_title:  # grad_out = out - target, cell by cell
+            go, out, target = (self.grid(t) for t in ("grad_out", "out", "target"))
+            self.link(go.ids_of(out.flat), out.ids_of(out.flat), target.ids_of(out.flat))
 
     def grid(self, title: str) -> Grid:
         return self._by_title[title]

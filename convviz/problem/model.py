@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from ..trace import VALUE_KINDS
+from ..trace import LOSSES, VALUE_KINDS
 
 ValueKind = Literal[VALUE_KINDS]  # type: ignore[valid-type]
+Loss = Literal[LOSSES]  # type: ignore[valid-type]
 
 
 def _nested(rank_note: str) -> dict:
@@ -67,3 +68,15 @@ class ProblemIn(BaseModel):
     stride: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
     padding: IntPair = Field(0, description="An integer >= 0 or [vertical, horizontal], at most 2**31 - 1.")
     dilation: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
+    # the update step and where grad_out comes from (docs/conventions.md, "The update step", "grad_out")
+    lr: Annotated[float, Field(ge=0, strict=True)] = Field(
+        0.01, description="Learning rate of the update step: w_new = w - lr * (grad_w + weight_decay * w), "
+        "b_new = b - lr * grad_b.")
+    weight_decay: Annotated[float, Field(ge=0, strict=True)] = Field(
+        0.0, description="Weight decay (L2) of the update step, on w only.")
+    loss: Loss = Field(
+        "none", description="Where grad_out = dL/d out comes from: 'none' (as sent or generated, as if handed back "
+        "by a next layer), 'sum' (L = sum(out): ones) or 'mse' (L = 1/2 sum((out - target)^2): out - target).")
+    target: Optional[TensorIn] = Field(
+        None, description="With loss 'mse': the target, N x F x Ho x Wo (or Ho x Wo); generated from values and seed "
+        "when left out (zeros when x and w are sent).")

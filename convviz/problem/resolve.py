@@ -198,12 +198,30 @@ def resolve(problem: ProblemIn, limits: Limits) -> Convolution:
     else:
         arrays = {**generate_arrays(geo, problem.values, problem.seed), **explicit}
     try:  # validation only: a ValueError here is about the request
-        conv = Convolution.from_arrays(
-            arrays["x"], arrays["w"], arrays.get("b"), arrays.get("grad_out"), **hyper
-        )
+        conv = Convolution.from_arrays(arrays["x"], arrays["w"], arrays.get("b"), **hyper,
+                                       **_grad_out_and_update(problem, arrays, explicit))
     except ValueError as exc:
         raise _invalid(str(exc)) from None
     return conv
+
+
+def _grad_out_and_update(problem: ProblemIn, arrays: dict, explicit: dict) -> dict:
+    """grad_out, or the loss that makes it (with its target: sent, generated, or zeros when x and
+    w are sent), and the update step's rates: the keywords of ``Convolution.from_arrays``."""
+    loss = problem.loss
+    out = {"lr": problem.lr, "weight_decay": problem.weight_decay, "loss": loss}
+    if loss == "none":
+        out["grad_out"] = arrays.get("grad_out")
+    elif "grad_out" in explicit:
+        raise _invalid(f"give grad_out or loss {loss!r} (which makes grad_out), not both", "grad_out")
+    if problem.target is not None:
+        if loss != "mse":
+            raise _invalid(f"target is used only with loss 'mse' (L = 1/2 sum((out - target)^2)), got loss {loss!r}",
+                           "target")
+        out["target"] = _as_4d(problem.target, "target")
+    elif loss == "mse":
+        out["target"] = arrays.get("target")
+    return out
 
 
 def _sent_2d(problem: ProblemIn, names) -> str:

@@ -107,6 +107,7 @@ SOURCES: dict[str, CellSource] = {
         CellSource("x_pad", "x_pad", _x_pad_fields("x")),
         CellSource("w", "w", _plain_fields("w")),
         CellSource("grad_out", "grad_out", _plain_fields("grad_out")),
+        CellSource("grad_w", "grad_w", _plain_fields("grad_w")),  # the update step reads it
         CellSource("grad_out_pad", "grad_out_pad", _grad_out_pad_fields),
         CellSource("w_rot", "w_rot", _w_rot_fields),
         # the scatter route: the x_pad cell a grad_out value is added to, and the grad_x cell that

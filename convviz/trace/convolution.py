@@ -12,10 +12,13 @@ from functools import cached_property
 import numpy as np
 
 from ..engine import Geometry, check_problem, dilate_and_pad, fast, im2col, kernel_matrix, pad_input, rotate_kernel
+from ..engine.checks import as_float_array, check_rates
 
 VALUE_KINDS = ("integers", "normal", "ones")
+#: where grad_out comes from: as given (a next layer's), L = sum(out), L = 1/2 sum((out - target)^2)
+LOSSES = ("none", "sum", "mse")
 #: the tensors the engine computes (the others are inputs or rearrangements of them)
-RESULTS = ("out", "grad_x", "grad_w", "grad_b")
+RESULTS = ("out", "grad_x", "grad_w", "grad_b", "w_new", "b_new")
 
 
 class OverflowInProblem(ValueError):
@@ -31,17 +34,28 @@ class Convolution:
     b: np.ndarray
     grad_out: np.ndarray
     geo: Geometry
+    # the update step (docs/conventions.md): w_new = w - lr (grad_w + weight_decay w), b_new = b - lr grad_b
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    # where grad_out comes from (LOSSES); target (N, F, Ho, Wo) with loss "mse"
+    loss: str = "none"
+    target: np.ndarray | None = None
 
     @classmethod
-    def from_arrays(cls, x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=1) -> "Convolution":
+    def from_arrays(cls, x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=1, lr=0.01,
+                    weight_decay=0.0, loss="none", target=None) -> "Convolution":
         """Validate (``ValueError`` saying what was received); ``b`` defaults to zeros and
-        ``grad_out`` to ones, as for a loss ``L = sum(out)``."""
+        ``grad_out`` to ones, as for a loss ``L = sum(out)``.
+
+        ``loss`` says where grad_out comes from: "none" (``grad_out`` as given: handed back by a
+        next layer), "sum" (``L = sum(out)``: ones) or "mse" (``L = 1/2 sum((out - target)^2)``:
+        ``out - target``, with ``target`` (N, F, Ho, Wo) defaulting to zeros)."""
         x, w, b, grad_out, geo = check_problem(x, w, b, grad_out, stride=stride, padding=padding, dilation=dilation)
+        lr, weight_decay = check_rates(lr=lr, weight_decay=weight_decay)
         if b is None:
             b = np.zeros(geo.F)
-        if grad_out is None:
-            grad_out = np.ones(geo.out_shape)
-        return cls(x, w, b, grad_out, geo)
+        grad_out, target = _grad_out_of_loss(x, w, b, grad_out, loss, target, geo)
+        return cls(x, w, b, grad_out, geo, lr, weight_decay, loss, target)
 
     # results (fast engine) -----------------------------------------------------------------
     @cached_property
@@ -82,8 +96,28 @@ class Convolution:
     def overflowing(self, names=RESULTS) -> tuple[str, ...]:
         """Which of the results ``names`` overflow float64 (computing them); never raises."""
         raw = {"out": lambda: self._forward, "grad_x": lambda: self._backward[0],
-               "grad_w": lambda: self._backward[1], "grad_b": lambda: self._backward[2]}
+               "grad_w": lambda: self._backward[1], "grad_b": lambda: self._backward[2],
+               "w_new": lambda: self._update[0], "b_new": lambda: self._update[1]}
         return tuple(name for name in names if name in raw and not np.all(np.isfinite(raw[name]())))
+
+    # the update step (one SGD step with weight decay on the kernels) ------------------------
+    @cached_property
+    def _update(self):
+        _, grad_w, grad_b = self._backward
+        if not (np.all(np.isfinite(grad_w)) and np.all(np.isfinite(grad_b))):  # no step from an overflowed gradient
+            return np.full(self.w.shape, np.inf), np.full(self.b.shape, np.inf)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fast.sgd_update(self.w, self.b, grad_w, grad_b, lr=self.lr, weight_decay=self.weight_decay)
+
+    @property
+    def w_new(self) -> np.ndarray:
+        """(F, C, KH, KW): w - lr * (grad_w + weight_decay * w)"""
+        return self._finite("w_new", self._update[0])
+
+    @property
+    def b_new(self) -> np.ndarray:
+        """(F,): b - lr * grad_b"""
+        return self._finite("b_new", self._update[1])
 
     # artifacts ------------------------------------------------------------------------------
     @cached_property
@@ -137,7 +171,8 @@ class Convolution:
 
 
 def generate_arrays(geo_or_shapes, kind: str, seed: int) -> dict[str, np.ndarray]:
-    """Values for x, w, b, grad_out of a given geometry, reproducible from ``(kind, seed)``.
+    """Values for x, w, b, grad_out (and target, for loss "mse") of a given geometry,
+    reproducible from ``(kind, seed)``.
 
     Each tensor has its own random stream (seed, k), so giving one tensor explicitly or
     changing the stride (and with it grad_out's shape) leaves the others unchanged.
@@ -147,7 +182,7 @@ def generate_arrays(geo_or_shapes, kind: str, seed: int) -> dict[str, np.ndarray
     if kind not in VALUE_KINDS:
         raise ValueError(f"values must be one of {', '.join(VALUE_KINDS)}, got {kind!r}")
     geo: Geometry = geo_or_shapes
-    shapes = {"x": geo.x_shape, "w": geo.w_shape, "b": (geo.F,), "grad_out": geo.out_shape}
+    shapes = {"x": geo.x_shape, "w": geo.w_shape, "b": (geo.F,), "grad_out": geo.out_shape, "target": geo.out_shape}
     arrays = {}
     for k, (name, shape) in enumerate(shapes.items()):
         rng = np.random.default_rng([seed, k])
@@ -158,3 +193,23 @@ def generate_arrays(geo_or_shapes, kind: str, seed: int) -> dict[str, np.ndarray
         else:
             arrays[name] = np.zeros(shape) if name == "b" else np.ones(shape)
     return arrays
+
+
+def _grad_out_of_loss(x, w, b, grad_out, loss, target, geo: Geometry):
+    """grad_out (N, F, Ho, Wo) as ``loss`` makes it, and the target it used (or None)."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if loss != "mse" and target is not None:
+        raise ValueError(f"target is used only with loss 'mse' (L = 1/2 sum((out - target)^2)), got loss {loss!r}")
+    if loss == "none":
+        return (np.ones(geo.out_shape) if grad_out is None else grad_out), None
+    if grad_out is not None:
+        raise ValueError(f"give grad_out or loss {loss!r} (which makes grad_out), not both")
+    if loss == "sum":
+        return np.ones(geo.out_shape), None  # dL/d out of L = sum(out)
+    target = np.zeros(geo.out_shape) if target is None else as_float_array(target, "target", 4)
+    if target.shape != geo.out_shape:
+        raise ValueError(f"target must have the shape of out, (N, F, Ho, Wo) = {geo.out_shape}, got shape {target.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows up in the results
+        out = fast.conv2d_forward(x, w, b, stride=geo.stride, padding=geo.padding, dilation=geo.dilation)
+        return out - target, target  # dL/d out of L = 1/2 sum((out - target)^2)

@@ -123,6 +123,15 @@ def _terms_grad_b(conv, at, box):
     return (a,), _cells(conv, "grad_out", a)
 
 
+def _terms_update(conv, at, box):
+    """One term per step: the cell of w and of grad_w at the step's index, and the change the
+    step adds to w, product = -lr * (grad_w + weight_decay * w); value = w + product."""
+    f, c, p, q = at
+    cell = np.broadcast_to(_flat(conv, "w", f, c, p, q), (f.shape[0], box[0].size))
+    change = -conv.lr * (_cells(conv, "grad_w", cell) + conv.weight_decay * _cells(conv, "w", cell))
+    return (cell, cell), change
+
+
 def _window(g: Geometry) -> tuple[int, ...]:
     return (g.C, g.KH, g.KW)
 
@@ -131,8 +140,19 @@ def _outputs(g: Geometry) -> tuple[int, ...]:
     return (g.N, g.Ho, g.Wo)
 
 
+#: the page's name of each tensor in formulas and tooltips (docs/conventions.md, section 8): a = out,
+#: Da = grad_out, ...; a tensor that shows another's cells (x_pad shows x) is named as that one
+NOTATION = {"x": "x", "x_pad": "x", "cols": "x", "w": "w", "w_rot": "w", "b": "b", "out": "a", "grad_out": "Da",
+            "grad_out_pad": "Da", "grad_x": "Dx", "grad_w": "Dw", "grad_b": "Db", "w_new": "w\u2032",
+            "b_new": "b\u2032", "target": "y"}
+
 _PAD_X = ["x", "x", "x_value"]
 _W = ["w", "w", "w_value"]
+# "all channels at once": one small grid per group of the partial sums, its cells placed by the term
+# field `pos` (axes of its index: row, column) in a grid of geometry sizes `shape`; each grid shows
+# a term field's cells [title, index field, value field, field that is null on a zero (or None)]
+_WINDOW_BY_CHANNEL = {"pos": ["w", 2, 3], "shape": ["KH", "KW"],
+                      "grids": [["x_pad", "x_pad", "x_value", "x"], ["w", "w", "w_value", None]]}
 _DA = ["Da", "grad_out", "grad_out_value"]
 
 PHASE_LIST = (
@@ -142,9 +162,9 @@ PHASE_LIST = (
         title="forward", subtitle="out",
         explain="Each output a = one window of x_pad times the kernel w, element by element, summed over every input "
                 "channel, plus the bias b. The window slides by the stride; dilation spreads its cells apart.",
-        layout=("x_pad", "\u22c6", "w", "+", "b", "=", "out"),
+        layout=("x_pad", "\u22c6", ("w", "+", "b"), "=", "out"),
         formula={"result": "a", "ops": [_PAD_X, _W], "zero": "padding zeros", "group": ["x_pad", 1, "input channel c"],
-                 "selected": "c", "bias": 1},
+                 "selected": "c", "bias": 1, "multiples": _WINDOW_BY_CHANNEL},
         select={"n": 0, "f": 1},
     ),
     Phase(
@@ -155,8 +175,11 @@ PHASE_LIST = (
         explain="Gather route: grad_out is spread by the stride (zeros inserted) and padded into grad_out_pad; each "
                 "cell of grad_x is one window of it times w_rot, the kernel rotated 180 degrees (f and c swapped).",
         layout=("grad_out", "\u2192", "grad_out_pad", "\u22c6", ("w", "\u21bb 180\u00b0", "w_rot"), "=", "grad_x"),
-        formula={"result": "Dx", "ops": [_DA, _W], "zero": "zeros inserted into grad_out_pad",
-                 "group": ["grad_out_pad", 1, "kernel f"], "selected": "f"},
+        formula={"result": "Dx", "ops": [_DA, _W], "zero": "zeros of grad_out_pad",
+                 "group": ["grad_out_pad", 1, "kernel f"], "selected": "f",
+                 "multiples": {"pos": ["w_rot", 2, 3], "shape": ["KH", "KW"],
+                               "grids": [["grad_out_pad", "grad_out_pad", "grad_out_value", "grad_out"],
+                                         ["w_rot", "w_rot", "w_value", "w"]]}},
         select={"n": 0, "c": 1},
     ),
     Phase(
@@ -180,7 +203,10 @@ PHASE_LIST = (
                 "weight touched, summed over samples and positions. No rotation.",
         layout=("x_pad", "\u22c6", "grad_out", "=", "grad_w"),
         formula={"result": "Dw", "ops": [_DA, _PAD_X], "zero": "padding zeros", "group": ["grad_out", 0, "sample n"],
-                 "selected": "n"},
+                 "selected": "n",
+                 "multiples": {"pos": ["grad_out", 2, 3], "shape": ["Ho", "Wo"],
+                               "grids": [["grad_out", "grad_out", "grad_out_value", None],
+                                         ["x_pad", "x_pad", "x_value", "x"]]}},
         select={"f": 0, "c": 1},
     ),
     Phase(
@@ -193,14 +219,27 @@ PHASE_LIST = (
         select={"f": 0},
     ),
     Phase(
+        name="update", result="w_new", sources=("w", "grad_w"), term_box=lambda g: (1,), terms=_terms_update,
+        tensors=("w", "grad_w", "w_new", "b", "grad_b", "b_new"),
+        title="update", subtitle="SGD step",
+        explain="What the gradients are for: one step of gradient descent. Each weight moves against its gradient, "
+                "w_new = w - lr * (grad_w + weight_decay * w), and each bias b_new = b - lr * grad_b (the bias is not "
+                "decayed); lr and weight_decay are set in the problem panel.",
+        layout=("w", "\u2212 lr\u00b7(", "grad_w", "+ wd\u00b7w) =", "w_new", ("b", "\u2212 lr\u00b7", "grad_b", "=", "b_new")),
+        formula={"result": NOTATION["w_new"], "ops": [_W, ["Dw", "grad_w", "grad_w_value"]], "zero": "", "group": None,
+                 "selected": None, "style": "update", "bias": 0,
+                 "bias_symbols": [NOTATION["b_new"], NOTATION["b"], NOTATION["grad_b"]]},
+        select={"f": 0, "c": 1},
+    ),
+    Phase(
         name="im2col", result="out", sources=("x_pad", "w"), term_box=_window, terms=_terms_forward,
         tensors=("x", "x_pad", "cols", "w_mat", "b", "out"), bias=True, trace="forward",
         title="im2col", subtitle="cols @ w_mat",
         explain="The fast method: every window of x_pad becomes one row of cols; the kernels become the columns of "
                 "w_mat; one matrix product cols @ w_mat (+ b) gives every output at once.",
-        layout=("x_pad", "\u2192", "cols", "\u00d7", "w_mat", "+", "b", "=", "out"),
+        layout=("x_pad", "\u2192", "cols", "\u00d7", ("w_mat", "+", "b"), "=", "out"),
         formula={"result": "a", "ops": [_PAD_X, _W], "zero": "padding zeros", "group": ["x_pad", 1, "input channel c"],
-                 "selected": "c", "bias": 1},
+                 "selected": "c", "bias": 1, "multiples": _WINDOW_BY_CHANNEL},
         select={"n": 0},
     ),
 )
