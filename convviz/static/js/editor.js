@@ -4,7 +4,8 @@
 // of any input tensor and cannot be edited.
 
 const EDITABLE = new Set(["x", "w", "b", "grad_out"]);
-const TWIN_OF = { x_pad: "x", cols: "x", grad_out_pad: "grad_out", w_rot: "w" };
+// the input tensor whose cells a drawn tensor shows (data-twin names the cell)
+export const TWIN_OF = { x_pad: "x", cols: "x", grad_out_pad: "grad_out", w_rot: "w" };
 
 // "tensor|idx" of the input cell a drawn cell shows, or null.
 export function editTarget(cell) {

@@ -2,16 +2,26 @@
 
 const MINUS = "\u2212";
 
-// A value for a cell: whole numbers as such, others with `digits` decimals.
+// A number's text with a typographic minus, and never a signed zero: -0, or -0.001 rounded
+// to "-0.00", is written as 0 (the API may keep -0.0; the page never shows it).
+export function signed(text) {
+  const negative = text.startsWith("-") && Number(text) !== 0;
+  const body = (text.startsWith("-") ? text.slice(1) : text).replace("e+", "e").replace("e-", "e" + MINUS);
+  return negative ? MINUS + body : body;
+}
+
+// A value: whole numbers as such, others with `digits` decimals (large ones in exponent form).
 export function fmt(v, digits = 2) {
   if (v === null || v === undefined) return "";
-  if (Number.isInteger(v)) return v < 0 ? MINUS + String(-v) : String(v);
-  const text = Math.abs(v) >= 1000 ? v.toExponential(1) : v.toFixed(digits);
-  return text.startsWith("-") ? MINUS + text.slice(1) : text;
+  if (Number.isInteger(v)) return signed(String(v));
+  return signed(Math.abs(v) >= 1000 ? v.toExponential(1) : v.toFixed(digits));
 }
 
 // A value inside an equation: negatives in parentheses after an operator.
-export const fmtTerm = (v, digits = 3) => (v < 0 ? `(${fmt(v, digits)})` : fmt(v, digits));
+export function fmtTerm(v, digits = 3) {
+  const text = fmt(v, digits);
+  return text.startsWith(MINUS) ? `(${text})` : text;
+}
 
 // A 0-based index (array or "a,b,c,d") -> the tutorial's 1-based subscript. With a single
 // sample, channel and kernel only the last two axes are written (x22), as in the tutorial.

@@ -3,10 +3,13 @@
 // every fact about a phase comes from the server; this file only connects.
 
 import { ApiError, getJSON, postJSON } from "./api.js";
+import { Multiples } from "./channels.js";
 import { CheckMode } from "./check-mode.js";
-import { CellEditor } from "./editor.js";
+import { CellEditor, editTarget } from "./editor.js";
 import { FormulaPanel } from "./formula.js";
+import { GradOutOrigin } from "./grad-out-origin.js";
 import { drawView, enableGridKeys } from "./grids.js";
+import { showLegend } from "./legend.js";
 import { Linker } from "./linking.js";
 import { LoadingBar } from "./loading.js";
 import { PhaseNav } from "./phase-nav.js";
@@ -16,14 +19,18 @@ import { ProblemBody } from "./problem-body.js";
 import { ProblemPanel } from "./problem-panel.js";
 import { SlicePanel } from "./slice-panel.js";
 import { StepMarks } from "./step-marks.js";
+import { RowWindows } from "./row-window.js";
+import { PageStatus } from "./status.js";
 import { StepSource, stepsKey } from "./step-source.js";
 import { bodyFromProblem, problemFromBody, readUrl, writeUrl } from "./url-state.js";
+import { WindowMotion } from "./window-motion.js";
+import { zerosAt } from "./zeros.js";
 
 const $ = (id) => document.getElementById(id);
 const stage = $("stage");
 
 // phase: a registry name (grad_x_scatter while grad_x's scatter toggle is on); start() sets it from the URL
-const state = { problem: null, phase: null, step: 0, sel: { n: 0, f: 0, c: 0 }, edits: new Map() };
+const state = { problem: null, phase: null, step: 0, sel: { n: 0, f: 0, c: 0 }, edits: new Map(), allChannels: false };
 let phases = null;     // the PhaseRegistry, once fetched
 let nav = null;        // the PhaseNav built from it
 let view = null;       // the server's view of the phase on screen
@@ -37,16 +44,15 @@ const bodies = new ProblemBody(postJSON);
 const problemBody = () => bodies.build(bodyFromProblem(state.problem), state.edits);
 
 // ---- errors ------------------------------------------------------------------------------
-function showError(message) {
-  const box = $("error");
-  box.hidden = !message;
-  box.textContent = message || "";
-  stage.classList.toggle("stale", Boolean(message));
+function showError(message, field = null) {
+  status.showError(message, { field });
 }
 
 function failed(err) {
-  showError(err instanceof ApiError ? err.message : `Could not reach the convviz server: ${err.message}`);
+  showError(err instanceof ApiError ? err.message : `Could not reach the convviz server: ${err.message}`, panel.lastField);
 }
+
+const compact = () => state.problem.N === 1 && state.problem.C === 1 && state.problem.F === 1;
 
 // ---- loading a view ----------------------------------------------------------------------
 function clampSel() {
@@ -69,9 +75,11 @@ async function load({ toSlice = false } = {}) {
     if (mine !== generation) return;
     showError("");
     view = v;
-    drawn = drawView(stage, view, entry.layout);
+    drawn = drawView(stage, view, entry.layout, { compact: compact() });
     checkMode.run(body).then(() => { if (mine === generation) checkNow(); });
     marks.reset(drawn);
+    motion.reset();
+    rows.reset(drawn);
     linker.setView(drawn.cells, view.terms);
     const key = stepsKey(body, entry, state.sel);
     if (key !== sourceKey) {
@@ -122,13 +130,21 @@ function renderStep() {
   const accumulated = phases.accumulates(state.phase);
   marks.show(current, k, { pending: !accumulated });
   if (accumulated && step) marks.showPartial(view, accumulated, step.partial);
-  const compact = state.problem.N === 1 && state.problem.C === 1 && state.problem.F === 1;
-  formula.show(step, { spec: entry.formula, compact, selected: state.sel[entry.formula.selected] });
+  motion.show(drawn, marks.inStep);
+  rows.follow();
+  const spec = entry.formula;
+  const selected = state.sel[spec.selected];
+  const { lr, weight_decay } = state.problem;
+  formula.show(step, {
+    spec, compact: compact(), selected, zeros: zerosAt(drawn.result, current), rates: { lr, weight_decay },
+    value: (tensor, idx) => { const c = drawn.byKey.get(`${tensor}|${idx.join(",")}`); return c ? Number(c.dataset.value) : undefined; },
+  });
+  multiples.show(step, { spec, geometry: view.geometry, on: state.allChannels, selected, byKey: drawn.byKey });
   markOnce("convviz:first-view");
   if (step) markOnce("convviz:first-step");
   const all = source.all();
   const small = all && all.length <= 64 && view.terms_per_step <= 16;
-  formula.showAll(small ? all : null, { spec: entry.formula, compact, current: k, key: sourceKey });
+  formula.showAll(small ? all : null, { spec, compact: compact(), current: k, key: sourceKey, result: entry.result });
   writeUrl(state, phases);
 }
 
@@ -144,15 +160,27 @@ function markOnce(name) {
 function describe() {
   nav.show(state.phase);
   $("phase-explain").textContent = phases.get(state.phase).explain;
+  origin.show(phases.get(state.phase), state.problem, stage);
+  showLegend($("legend-list"), view);
   slices.show(view.geometry, state.sel);
   $("notes").textContent = view.notes.join(" ");
   $("clear-edits").hidden = state.edits.size === 0;
 }
 
 // ---- wiring -------------------------------------------------------------------------------
-const linker = new Linker(stage);
+const linker = new Linker(stage, {
+  // the equations that hold the hovered cell (or the input cell it shows) are marked in the list
+  onActive: (cell) => formula.highlight(cell ? [`${cell.dataset.tensor}|${cell.dataset.idx}`, editTarget(cell)] : null),
+});
 const loading = new LoadingBar({ box: $("loading"), bar: $("progress"), text: $("loading-text") });
 const marks = new StepMarks(linker);
+const motion = new WindowMotion();
+const rows = new RowWindows();
+const origin = new GradOutOrigin($("grad-out-origin"));
+const multiples = new Multiples({
+  box: $("multiples"), toggle: $("multiples-toggle"),
+  onToggle: (on) => { state.allChannels = on; renderStep(); },
+});
 enableGridKeys(stage);
 const formula = new FormulaPanel({
   equationEl: $("equation"), partialsEl: $("partials"), listBox: $("all-equations"), listEl: $("equation-list"),
@@ -175,7 +203,7 @@ const panel = new ProblemPanel($("problem-form"), {
     state.sel = { n: 0, f: 0, c: 0 };
     load();
   },
-  onInvalid: (message) => showError(message),
+  onInvalid: (message, field) => showError(message, field),
 });
 new CellEditor(stage, $("editor"), {
   onCommit: (cell, value) => { state.edits.set(cell, value); panel.markPreset(null); load(); },
@@ -184,6 +212,10 @@ $("clear-edits").addEventListener("click", () => { state.edits = new Map(); load
 const slices = new SlicePanel({
   selects: { n: $("sel-n"), f: $("sel-f"), c: $("sel-c") }, geometryEl: $("geometry"),
   onChoose: (axis, value) => { state.sel[axis] = value; player.pause(); load({ toSlice: true }); },
+});
+const status = new PageStatus({
+  error: $("error"), notice: $("url-notice"), player, form: $("problem-form"),
+  stale: [stage, $("formula"), $("notes"), $("grad-out-origin"), document.querySelector("section.select")],
 });
 
 // ---- the Check mode ---------------------------------------------------------------------------
@@ -241,15 +273,32 @@ async function start() {
     phases = new PhaseRegistry(entries);
     nav = new PhaseNav(document.querySelector("nav.phases"), phases, { onChoose: choosePhase });
     panel.setPresets(presets);
-    const url = readUrl(location.search, panel.presetProblem("worked"), phases);
-    Object.assign(state, { problem: url.problem, phase: url.phase, step: url.step, sel: url.sel, edits: url.edits });
+    const url = readUrl(location.search, panel.presetProblem("worked"), phases, panel.choices());
+    Object.assign(state, { problem: url.problem, phase: url.phase, step: url.step, sel: url.sel, edits: url.edits,
+      allChannels: url.allChannels });
+    status.showNotice(url.refused);
     checkMode.fromUrl(url.check);
     panel.fill(state.problem);
     if (state.edits.size) panel.markPreset(null);
     // a URL with a step shows that step (the slice follows it); with only a slice, its first step
     await load({ toSlice: !url.stepGiven });
+    if (view) noticeClamps(url);
   } catch (err) {
     failed(err);
+  }
+}
+
+// What a link asked for beyond the problem on screen (a step past the last, a slice beyond N, F
+// or C) is shown clamped, and the notice says so.
+function noticeClamps(url) {
+  if (url.stepGiven && url.step > view.total - 1) {
+    status.addNotice({ key: "step", value: url.step, why: `this phase has ${view.total} steps (0 to ${view.total - 1}): showing the last` });
+  }
+  const g = view.geometry;
+  const over = [["n", "N"], ["f", "F"], ["c", "C"]].filter(([k, size]) => url.sel[k] >= g[size]);
+  if (over.length) {
+    status.addNotice({ key: "sel", value: `${url.sel.n},${url.sel.f},${url.sel.c}`,
+      why: over.map(([k, size]) => `${k} must be below ${size} = ${g[size]}`).join("; ") + ": showing the last" });
   }
 }
 

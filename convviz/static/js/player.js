@@ -26,7 +26,7 @@ export class Player {
   }
 
   key(e) {
-    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (this.stale || e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
     const t = e.target;
     const typing = t.closest && t.closest("input, select, textarea, [contenteditable], .editor");
     const inGrid = t.closest && t.closest(".cell");
@@ -46,6 +46,15 @@ export class Player {
     this.el.jump.max = String(this.total);
     this.el.count.textContent = `of ${this.total.toLocaleString("en")}`;
     this.show(Math.min(Math.max(0, step), this.total - 1));
+  }
+
+  // While the problem on screen is refused, the steps of the last one are out of date: the
+  // controls are off and the count says so.
+  setStale(stale) {
+    this.stale = stale;
+    for (const key of ["first", "back", "play", "fwd", "last", "scrubber", "jump"]) this.el[key].disabled = stale;
+    if (stale) this.pause();
+    this.el.count.textContent = stale ? "of \u2014" : `of ${this.total.toLocaleString("en")}`;
   }
 
   show(k) {

@@ -1,5 +1,6 @@
 // The request body of the problem on screen: the URL's shapes, value kind and seed, with the
-// values the user typed into cells applied on top of the generated arrays.
+// values the user typed into cells applied on top of the generated arrays (and the loss, its
+// target and the update step's rates carried over).
 
 export class ProblemBody {
   constructor(postJSON) {
@@ -13,14 +14,19 @@ export class ProblemBody {
     const key = JSON.stringify(body);
     if (!this.baseArrays.has(key)) {
       const solved = await this.postJSON("/api/v1/conv?im2col=false", body);
-      this.baseArrays.set(key, JSON.stringify({ x: solved.x, w: solved.w, b: solved.b, grad_out: solved.grad_out }));
+      this.baseArrays.set(key, JSON.stringify({ x: solved.x, w: solved.w, b: solved.b, grad_out: solved.grad_out,
+        target: solved.target }));
     }
     const arrays = JSON.parse(this.baseArrays.get(key));
     for (const [cell, value] of edits) {
       const [tensor, idx] = cell.split("|");
       setIn(arrays[tensor], idx, value);
     }
-    return { ...arrays, stride: body.stride, padding: body.padding, dilation: body.dilation };
+    const { grad_out: gradOut, target, ...inputs } = arrays;
+    const loss = body.loss || "none";
+    // a loss makes grad_out itself: then it is not sent (an edit of it has nothing to change)
+    return { ...inputs, ...(loss === "none" ? { grad_out: gradOut } : { loss }), ...(target ? { target } : {}),
+      stride: body.stride, padding: body.padding, dilation: body.dilation, lr: body.lr, weight_decay: body.weight_decay };
   }
 }
 

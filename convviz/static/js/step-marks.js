@@ -2,7 +2,7 @@
 // results not computed yet, and (scatter route) grad_x as accumulated so far. Which cells
 // those are comes from the server's view (term lists and step numbers); this only styles.
 
-import { fmt } from "./format.js";
+import { formatFor } from "./grids.js";
 
 export class StepMarks {
   constructor(linker) {
@@ -41,10 +41,12 @@ export class StepMarks {
   // The scatter route: the drawn slice of `tensor` (grad_x[n, c]) as accumulated after this
   // step (row-major), cells still short of their final value marked as partial.
   showPartial(view, tensor, partial) {
-    const grid = view.grids.find((g) => g.tensor === tensor);
+    const drawnGrid = this.drawn.grids.find((d) => d.grid.tensor === tensor);
+    const { grid } = drawnGrid;
+    const text = formatFor(drawnGrid, [...partial, ...grid.values]); // one format for the grid, that fits
     partial.forEach((v, pos) => {
       const cell = this.drawn.cells[grid.offset + pos];
-      cell.textContent = fmt(v, 1);
+      cell.textContent = text(v);
       cell.classList.toggle("partial", v !== grid.values[pos]);
     });
   }

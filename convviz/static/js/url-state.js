@@ -4,7 +4,10 @@
 // "n,f,c"), a variant's toggle (scatter=1: grad_x by the scatter route, written beside
 // phase=grad_x as the README documents), edit (typed values: "x@0,0,1,2=5;w@...") and check
 // (the Check mode's submitted tensors as JSON, for small problems).
-// Which phases exist comes from the registry (phases.js).
+// lr, weight_decay and loss (the update step and where grad_out comes from) and all=1 (all
+// channels at once) appear when not the defaults. Which phases exist comes from the registry
+// (phases.js). A parameter the page cannot use is left out and reported (readUrl's `refused`),
+// never silently dropped.
 
 const SHAPE_KEYS = [["N", "n"], ["C", "c"], ["H", "h"], ["W", "w"], ["F", "f"], ["KH", "kh"], ["KW", "kw"]];
 const PAIR_KEYS = ["stride", "padding", "dilation"];
@@ -18,8 +21,12 @@ export function problemFromBody(body) {
     N: xs[0], C: xs[1], H: xs[2], W: xs[3], F: ws[0], KH: ws[2], KW: ws[3],
     stride: pair(body.stride, 1), padding: pair(body.padding, 0), dilation: pair(body.dilation, 1),
     values: body.values || "integers", seed: body.seed ?? 0,
+    lr: body.lr ?? DEFAULT_RATES.lr, weight_decay: body.weight_decay ?? DEFAULT_RATES.weight_decay, loss: body.loss || "none",
   };
 }
+
+// The update step's defaults, as the API's (convviz/problem/model.py).
+export const DEFAULT_RATES = { lr: 0.01, weight_decay: 0 };
 
 // The page's problem fields -> the API body that generates it.
 export function bodyFromProblem(p) {
@@ -27,7 +34,7 @@ export function bodyFromProblem(p) {
   return {
     x_shape: [p.N, p.C, p.H, p.W], w_shape: [p.F, p.C, p.KH, p.KW],
     stride: pair(p.stride), padding: pair(p.padding), dilation: pair(p.dilation),
-    values: p.values, seed: p.seed,
+    values: p.values, seed: p.seed, lr: p.lr, weight_decay: p.weight_decay, loss: p.loss,
   };
 }
 
@@ -40,14 +47,19 @@ export function parsePair(text) {
 
 export const pairText = ([a, b]) => (a === b ? String(a) : `${a},${b}`);
 
-function parseEdits(text) {
+function parseEdits(text, refuse) {
   const edits = new Map();
   for (const item of (text || "").split(";")) {
+    if (!item.trim()) continue;
     const m = /^(x|w|b|grad_out)@([\d,]+)=(-?[\d.eE+-]+)$/.exec(item.trim());
     if (m && Number.isFinite(Number(m[3]))) edits.set(`${m[1]}|${m[2]}`, Number(m[3]));
+    else refuse("edit", item, "an edit is tensor@i,j,k,l=number with tensor x, w, b or grad_out, e.g. x@0,0,1,2=5");
   }
   return edits;
 }
+
+const WHOLE = /^\s*\d+\s*$/;
+const NUMBER = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
 
 const editsText = (edits) =>
   [...edits].map(([key, v]) => `${key.replace("|", "@")}=${v}`).join(";");
@@ -61,33 +73,72 @@ function phaseFromQuery(q, phases) {
   return (variant || named).name;
 }
 
-// Reads the URL over a default problem; returns null fields where the URL says nothing.
-export function readUrl(search, defaults, phases) {
+// Reads the URL over a default problem. `choices`: the values the panel offers for `values` and
+// `loss`. Returns the problem, the view, and `refused`: [{key, value, why}] for each parameter
+// the page could not use (it keeps the default for that one and shows the rest).
+export function readUrl(search, defaults, phases, choices = {}) {
   const q = new URLSearchParams(search);
   const problem = { ...defaults };
+  const refused = [];
+  const refuse = (key, value, why) => refused.push({ key, value, why });
   let given = false;
   for (const [field, key] of SHAPE_KEYS) {
-    if (q.has(key)) {
-      const v = Number(q.get(key));
-      if (Number.isInteger(v)) { problem[field] = v; given = true; }
-    }
+    if (!q.has(key)) continue;
+    const text = q.get(key);
+    if (WHOLE.test(text) && Number(text) >= 1) { problem[field] = Number(text); given = true; }
+    else refuse(key, text, `${key} (${field}) must be a whole number >= 1`);
   }
   for (const key of PAIR_KEYS) {
-    const pair = q.has(key) ? parsePair(q.get(key)) : null;
-    if (pair) { problem[key] = pair; given = true; }
+    if (!q.has(key)) continue;
+    const text = q.get(key);
+    const pair = parsePair(text);
+    const least = key === "padding" ? 0 : 1;
+    if (pair && Math.min(...pair) >= least) { problem[key] = pair; given = true; }
+    else refuse(key, text, `${key} must be a whole number >= ${least}, or two separated by a comma (rows,cols)`);
   }
-  if (q.has("values")) { problem.values = q.get("values"); given = true; }
-  if (q.has("seed") && Number.isInteger(Number(q.get("seed")))) { problem.seed = Number(q.get("seed")); given = true; }
-  const sel = (q.get("sel") || "0,0,0").split(",").map(Number);
-  const [n, f, c] = [0, 1, 2].map((i) => (Number.isInteger(sel[i]) && sel[i] >= 0 ? sel[i] : 0));
-  const step = Number(q.get("step"));
+  for (const key of ["values", "loss"]) {
+    if (!q.has(key)) continue;
+    const allowed = choices[key] || [q.get(key)];
+    if (allowed.includes(q.get(key))) { problem[key] = q.get(key); given = true; }
+    else refuse(key, q.get(key), `${key} must be one of ${allowed.join(", ")}`);
+  }
+  if (q.has("seed")) {
+    const text = q.get("seed");
+    if (WHOLE.test(text) && Number(text) <= 2 ** 32 - 1) { problem.seed = Number(text); given = true; }
+    else refuse("seed", text, "seed must be a whole number from 0 to 4294967295");
+  }
+  for (const key of ["lr", "weight_decay"]) {
+    if (!q.has(key)) continue;
+    const text = q.get(key);
+    if (NUMBER.test(text) && Number.isFinite(Number(text)) && Number(text) >= 0) { problem[key] = Number(text); given = true; }
+    else refuse(key, text, `${key} must be a number >= 0`);
+  }
+  let sel = [0, 0, 0];
+  if (q.has("sel")) {
+    const parts = q.get("sel").split(",");
+    if (parts.length === 3 && parts.every((v) => WHOLE.test(v))) sel = parts.map(Number);
+    else refuse("sel", q.get("sel"), "sel must be three whole numbers n,f,c (the sample, kernel and channel shown, 0-based)");
+  }
+  const [n, f, c] = sel;
+  let step = 0;
+  if (q.has("step")) {
+    if (WHOLE.test(q.get("step"))) step = Number(q.get("step"));
+    else refuse("step", q.get("step"), "step must be a whole number >= 0 (0-based)");
+  }
+  if (q.has("phase") && !phases.get(q.get("phase"))) {
+    refuse("phase", q.get("phase"), `phase must be one of ${phases.entries.map((e) => e.name).join(", ")}`);
+  }
+  for (const key of ["all", ...phases.variants.map((v) => v.toggle)]) {
+    if (q.has(key) && !["0", "1"].includes(q.get(key))) refuse(key, q.get(key), `${key} must be 1 (on) or 0 (off)`);
+  }
   return {
-    given, problem,
+    given, problem, refused,
     phase: phaseFromQuery(q, phases),
-    step: Number.isInteger(step) && step >= 0 ? step : 0,
-    stepGiven: q.has("step"),
+    step,
+    stepGiven: q.has("step") && WHOLE.test(q.get("step")),
     sel: { n, f, c },
-    edits: parseEdits(q.get("edit")),
+    allChannels: q.get("all") === "1",
+    edits: parseEdits(q.get("edit"), refuse),
     check: q.get("check"), // the Check mode's submitted tensors (JSON), read by check-mode.js
   };
 }
@@ -100,12 +151,15 @@ export function writeUrl(state, phases) {
   for (const key of PAIR_KEYS) q.set(key, pairText(p[key]));
   q.set("values", p.values);
   q.set("seed", String(p.seed));
+  if (p.loss && p.loss !== "none") q.set("loss", p.loss);
+  for (const key of ["lr", "weight_decay"]) if (p[key] !== DEFAULT_RATES[key]) q.set(key, String(p[key]));
   q.set("phase", entry.variant_of || entry.name);
   q.set("step", String(state.step));
   const { n, f, c } = state.sel;
   if (n || f || c) q.set("sel", `${n},${f},${c}`);
   if (entry.variant_of) q.set(entry.toggle, "1");
   if (state.edits.size) q.set("edit", editsText(state.edits));
+  if (state.allChannels) q.set("all", "1");
   if (state.check) q.set("check", state.check);
   const url = `${location.pathname}?${q}`;
   if (url !== location.pathname + location.search) history.replaceState(null, "", url);
