@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .api import errors
 from .api.check_routes import router as check_router
+from .api.export_routes import FormProblem
+from .api.export_routes import router as export_router
 from .api.page_routes import router as page_router
 from .api.routes import router
 from .problem import DEFAULT_PRESET, PRESETS, Limits, SolvedCache
@@ -122,6 +124,7 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
     app.include_router(router)
     app.include_router(page_router)
     app.include_router(check_router)
+    app.include_router(export_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
 
@@ -135,6 +138,7 @@ def create_app(limits: Limits | None = None, cors_origins: list[str] | None = No
     def docs(request: Request):
         return templates.TemplateResponse(request, "docs.html", {"version": __version__})
 
+    app.add_middleware(FormProblem)  # the page's download forms; inside BodyLimit, which counts their bytes
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     if cors_origins:  # off unless asked for: other sites' scripts cannot read the API
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"],

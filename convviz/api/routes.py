@@ -120,6 +120,13 @@ async def trace_stream(
     ``{"event": "end", "count": n}``. Steps are computed while the client reads; a client that
     hangs up stops the work; ``start`` resumes."""
     entry, stop = await off_loop(request, problem, lambda: _trace(problem, phase, start, limit, request, paged=False))
+    return jsonl_response(request, entry, phase, start, stop, meta=meta)
+
+
+def jsonl_response(request: Request, entry, phase: str, start: int, stop: int, *, meta: str = "tensors",
+                   headers: dict | None = None) -> StreamingResponse:
+    """The JSON Lines of ``phase``'s steps ``start .. stop-1``, streamed (the stream endpoint and
+    the trace download)."""
 
     async def in_worker_threads():
         # Each chunk is computed in a worker thread so the event loop keeps serving others;
@@ -136,4 +143,4 @@ async def trace_stream(
         finally:
             chunks.close()
 
-    return StreamingResponse(in_worker_threads(), media_type="application/jsonl")
+    return StreamingResponse(in_worker_threads(), media_type="application/jsonl", headers=headers)

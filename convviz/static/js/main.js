@@ -6,6 +6,7 @@ import { ApiError, getJSON, postJSON } from "./api.js";
 import { Multiples } from "./channels.js";
 import { CheckMode } from "./check-mode.js";
 import { CellEditor, editTarget } from "./editor.js";
+import { ExportMenu } from "./export.js";
 import { FormulaPanel } from "./formula.js";
 import { GradOutOrigin } from "./grad-out-origin.js";
 import { drawView, enableGridKeys } from "./grids.js";
@@ -264,6 +265,13 @@ function choosePhase(name) {
   player.pause();
   load({ toSlice: true });
 }
+
+// the downloads and the code for the view on screen (export.js, code-snippet.js)
+new ExportMenu($("export"), {
+  current: async () => ({ body: await problemBody(), generated: bodyFromProblem(state.problem), edits: state.edits,
+                          phase: state.phase, sel: { ...state.sel }, step: state.step }),
+  onError: failed,
+});
 
 async function start() {
   try {
