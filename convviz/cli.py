@@ -101,8 +101,12 @@ def serve(args) -> int:
     os.environ.update({Limits.env_name(name): str(value) for name, value in limits.as_dict().items()})
     if cors:
         os.environ["CONVVIZ_CORS_ORIGINS"] = ",".join(cors)
+    # uvicorn kills a worker that does not answer its health check within the timeout (5 s by
+    # default): a worker busy writing a large answer under the GIL on a loaded machine can miss
+    # that, and its clients' connections were reset (benchmarks/bench_load.py). A minute still
+    # restarts a worker that is truly stuck.
     uvicorn.run("convviz.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level)
+                log_level=args.log_level, timeout_worker_healthcheck=60)
     return 0
 
 

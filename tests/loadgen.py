@@ -77,8 +77,18 @@ def one_request(client: httpx.Client, kind: str, rng: random.Random) -> None:
         assert json.loads(lines[-1]) == {"event": "end", "count": 200}, lines[-1][:200]
 
 
-def run_load(url: str, pid: int, clients: int, seconds: float, seed: int = 0) -> Result:
-    result = Result(start_rss_kib=memory_kib(pid)["VmRSS"])
+def run_load(url: str, pid: int | list[int], clients: int, seconds: float, seed: int = 0) -> Result:
+    """``pid``: the server process, or all of its processes (a master and its workers: their
+    memory and CPU are summed; peak memory is then the largest sum seen while sampling)."""
+    pids = list(pid) if isinstance(pid, (list, tuple)) else [pid]
+
+    def rss(key: str) -> int:
+        return sum(memory_kib(p)[key] for p in pids)
+
+    def cpu() -> float:
+        return sum(cpu_seconds(p) for p in pids)
+
+    result = Result(start_rss_kib=rss("VmRSS"))
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
     kinds = ["conv", "page", "stream"]
@@ -104,20 +114,21 @@ def run_load(url: str, pid: int, clients: int, seconds: float, seed: int = 0) ->
 
     def sample_memory():
         while not stop_sampling.wait(0.2):
-            result.peak_rss_kib = max(result.peak_rss_kib, memory_kib(pid)["VmRSS"])
+            result.peak_rss_kib = max(result.peak_rss_kib, rss("VmRSS"))
 
     sampler = threading.Thread(target=sample_memory)
     sampler.start()
     threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(clients)]
     t0 = time.monotonic()
-    cpu0, client0 = cpu_seconds(pid), time.process_time()
+    cpu0, client0 = cpu(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     result.seconds = time.monotonic() - t0
-    result.server_cpu_s, result.client_cpu_s = cpu_seconds(pid) - cpu0, time.process_time() - client0
+    result.server_cpu_s, result.client_cpu_s = cpu() - cpu0, time.process_time() - client0
     stop_sampling.set()
     sampler.join()
-    result.peak_rss_kib = max(result.peak_rss_kib, memory_kib(pid)["VmHWM"])
+    if len(pids) == 1:  # the kernel's own peak; with several processes, the sum of their peaks would overstate it
+        result.peak_rss_kib = max(result.peak_rss_kib, memory_kib(pids[0])["VmHWM"])
     return result

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 @dataclass(frozen=True)
 class Limits:
-    #: largest element count of any tensor a request builds (x, w, out, x_pad, grad_out_pad, cols)
+    #: largest element count of every array the engine allocates for a request (``engine_arrays``)
     max_tensor_elements: int = 4_194_304
     #: largest number of forward multiply-adds, N*F*Ho*Wo*C*KH*KW (the backward costs twice that)
     max_macs: int = 200_000_000
