@@ -131,6 +131,7 @@ def trace(args) -> int:
         entry = Solved(resolve(ProblemIn.model_validate(raw), limits))
         # a view of another phase's steps (im2col: forward's) prints those steps
         stop = check_page(entry.trace(PHASES[args.phase].plays), args.start, args.limit, limits, paged=False)
+        entry.writer(PHASES[args.phase].plays, args.fields)  # unknown fields: the message lists the allowed ones
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         # RecursionError: json.load gives up on arrays nested about a thousand deep
         print(f"convviz: cannot read problem {args.problem!r}: {exc}", file=sys.stderr)
@@ -143,7 +144,7 @@ def trace(args) -> int:
         return 2
     out = sys.stdout.buffer
     try:
-        for chunk in jsonl_chunks(entry, args.phase, args.start, stop, meta=args.meta):
+        for chunk in jsonl_chunks(entry, args.phase, args.start, stop, meta=args.meta, fields=args.fields):
             out.write(chunk)
         out.flush()
     except BrokenPipeError:  # e.g. `convviz trace ... | head`
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="number of steps (default: all that remain)")
     p.add_argument("--meta", choices=["tensors", "shapes"], default="tensors",
                    help="what the meta event carries: the phase's tensors (default) or only their shapes")
+    p.add_argument("--fields", default=None, metavar="LIST",
+                   help="only these step fields, comma-separated, as the API's fields= (e.g. at,value,terms.x,terms.w; "
+                   "index, at, value, bias, terms or terms.<field>); default all")
     _add_limit_flags(p)
     p.set_defaults(func=trace)
 

@@ -82,18 +82,20 @@ class TermOut(BaseModel):
     grad_out: Optional[list[int]] = None
     grad_out_value: Optional[float] = None
     grad_x: Optional[list[int]] = None
-    product: float
+    product: Optional[float] = Field(None, description="Always there unless the `fields` query leaves it out.")
 
 
 class StepOut(BaseModel):
-    """One cell of a result with every term that makes it; value = sum of products (+ bias)."""
+    """One cell of a result with every term that makes it; value = sum of products (+ bias).
+    Every field is there unless the `fields` query selects others."""
 
-    index: int = Field(description="Step number: row-major position of the cell in the result.")
-    at: list[int] = Field(description="0-based index of the cell in out / grad_x / grad_w / grad_b "
-                                      "(grad_x_scatter: the grad_out cell spread).")
-    value: float = Field(description="The result cell's value (grad_x_scatter: the grad_out value spread).")
+    index: Optional[int] = Field(None, description="Step number: row-major position of the cell in the result.")
+    at: Optional[list[int]] = Field(None, description="0-based index of the cell in out / grad_x / grad_w / grad_b "
+                                                      "(grad_x_scatter: the grad_out cell spread).")
+    value: Optional[float] = Field(None, description="The result cell's value (grad_x_scatter: the grad_out value "
+                                                     "spread).")
     bias: Optional[float] = Field(None, description="forward only: b[f].")
-    terms: list[TermOut]
+    terms: Optional[list[TermOut]] = None
 
 
 class TracePage(BaseModel):

@@ -22,6 +22,10 @@ router = APIRouter(prefix="/api/v1", tags=["convolution"])
 
 PhaseParam = Annotated[TracePhase, Path(description="forward, grad_x, grad_x_scatter, grad_w or grad_b")]
 Start = Annotated[int, Query(description="First step to return (0-based).")]
+FieldsParam = Annotated[Optional[str], Query(description=(
+    "Only these fields of each step, comma-separated (sparse fieldset): index, at, value, bias (forward), terms "
+    "(every term field) or terms.<field>, e.g. `at,value,terms.x,terms.w`. Unknown names: 422 listing the allowed "
+    "ones. Default: every field."))]
 
 
 @router.get("/phases", response_model=list[PhaseOut], summary="The phase registry")
@@ -69,9 +73,11 @@ def _conv(problem: ProblemIn, request: Request, im2col: bool) -> Response:
     return Response(json_object(body), media_type="application/json")
 
 
-def _trace(problem: ProblemIn, phase: str, start: int, limit: Optional[int], request: Request, *, paged: bool):
+def _trace(problem: ProblemIn, phase: str, start: int, limit: Optional[int], request: Request, *, paged: bool,
+           fields: Optional[str] = None):
     entry = solved(problem, request)
     stop = check_page(entry.trace(phase), start, limit, limits_of(request), paged=paged)
+    entry.writer(phase, fields)  # unknown fields are refused before anything is sent
     return entry, stop
 
 
@@ -82,17 +88,19 @@ async def trace_page(
     request: Request,
     start: Start = 0,
     limit: Annotated[int, Query(description="Steps on this page (at most max_page_steps and max_page_terms).")] = 100,
+    fields: FieldsParam = None,
 ) -> Response:
     """Steps ``start .. start+limit-1`` of ``phase``, each computed from its index alone."""
-    return await off_loop(request, problem, _trace_page, phase, problem, request, start, limit)
+    return await off_loop(request, problem, _trace_page, phase, problem, request, start, limit, fields)
 
 
-def _trace_page(phase: str, problem: ProblemIn, request: Request, start: int, limit: int) -> Response:
-    entry, stop = _trace(problem, phase, start, limit, request, paged=True)
-    writer = entry.writer(phase)
-    steps = ",".join(line for lines in writer.json_lines(start, stop) for line in lines)
-    head = '{"phase":"%s","total":%d,"start":%d,"steps":[' % (phase, len(writer.trace), start)
-    return Response((head + steps + "]}").encode(), media_type="application/json")
+def _trace_page(phase: str, problem: ProblemIn, request: Request, start: int, limit: int,
+                fields: Optional[str] = None) -> Response:
+    entry, stop = _trace(problem, phase, start, limit, request, paged=True, fields=fields)
+    writer = entry.writer(phase, fields)
+    steps = b"".join(writer.chunks(start, stop, sep=b","))[:-1]  # no comma after the last step
+    head = b'{"phase":"%s","total":%d,"start":%d,"steps":[' % (phase.encode(), len(writer.trace), start)
+    return Response(head + steps + b"]}", media_type="application/json")
 
 
 STREAM_DOC = {
@@ -115,16 +123,18 @@ async def trace_stream(
     limit: Annotated[Optional[int], Query(description="Steps to send; all that remain when left out.")] = None,
     meta: Annotated[Literal["tensors", "shapes"], Query(
         description="What the meta event carries: the phase's tensors in full, or only their shapes.")] = "tensors",
+    fields: FieldsParam = None,
 ) -> StreamingResponse:
     """``{"event": "meta", ...}``, then ``{"event": "step", ...step}`` per step, then
     ``{"event": "end", "count": n}``. Steps are computed while the client reads; a client that
     hangs up stops the work; ``start`` resumes."""
-    entry, stop = await off_loop(request, problem, lambda: _trace(problem, phase, start, limit, request, paged=False))
-    return jsonl_response(request, entry, phase, start, stop, meta=meta)
+    entry, stop = await off_loop(request, problem,
+                                 lambda: _trace(problem, phase, start, limit, request, paged=False, fields=fields))
+    return jsonl_response(request, entry, phase, start, stop, meta=meta, fields=fields)
 
 
 def jsonl_response(request: Request, entry, phase: str, start: int, stop: int, *, meta: str = "tensors",
-                   headers: dict | None = None) -> StreamingResponse:
+                   headers: dict | None = None, fields: Optional[str] = None) -> StreamingResponse:
     """The JSON Lines of ``phase``'s steps ``start .. stop-1``, streamed (the stream endpoint and
     the trace download)."""
 
@@ -132,7 +142,7 @@ def jsonl_response(request: Request, entry, phase: str, start: int, stop: int, *
         # Each chunk is computed in a worker thread so the event loop keeps serving others;
         # when the client hangs up this generator is cancelled between chunks and the
         # producer is closed, so no step is computed for nobody.
-        chunks = jsonl_chunks(entry, phase, start, stop, meta=meta)
+        chunks = jsonl_chunks(entry, phase, start, stop, meta=meta, fields=fields)
         limiter = thread_limiter(request, "stream_threads")
         try:
             while True:

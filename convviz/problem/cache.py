@@ -16,7 +16,7 @@ from collections import OrderedDict
 from ..trace import PHASES, Convolution, Trace
 from ..trace.convolution import RESULTS
 from .errors import ProblemError
-from .jsonl import StepWriter, dumps
+from .jsonl import StepWriter, array_json, select_fields
 from .model import ProblemIn
 
 # Rough bytes an entry holds per element of its main tensors: the float64 array, its JSON
@@ -82,17 +82,25 @@ class Solved:
         self.require([name], name)
         text = self._json.get(name)
         if text is None:
-            text = self._json[name] = dumps(getattr(self.conv, name).tolist())
+            text = self._json[name] = array_json(getattr(self.conv, name))
         return text
 
-    def writer(self, phase: str) -> StepWriter:
-        """The JSON writer of ``phase``'s trace, one per phase, so its per-cell text fragments
-        serve every later page and stream of this problem."""
+    def writer(self, phase: str, fields: str | None = None) -> StepWriter:
+        """The JSON writer of ``phase``'s trace (of the steps' ``fields``, a comma-separated
+        selection; None: all), one per phase and selection, so its per-cell text fragments serve
+        every later page and stream of this problem. Unknown fields: ``ProblemError``."""
         self.require_phase(phase)
         with self._lock:
             if phase not in self._writers:
                 self._writers[phase] = StepWriter(Trace(self.conv, phase))
-            return self._writers[phase]
+            writer = self._writers[phase]
+            if not fields:
+                return writer
+            selected = select_fields(writer.trace, fields)
+            key = f"{phase}?fields={selected.spec()}"
+            if key not in self._writers:
+                self._writers[key] = StepWriter(writer.trace, selected)
+            return self._writers[key]
 
     def trace(self, phase: str) -> Trace:
         return self.writer(phase).trace

@@ -16,29 +16,30 @@ from .cache import Solved
 from .jsonl import dumps, json_object
 
 
-def jsonl_chunks(entry: Solved, phase: str, start: int, stop: int, *, meta: str = "tensors") -> Iterator[bytes]:
+def jsonl_chunks(entry: Solved, phase: str, start: int, stop: int, *, meta: str = "tensors",
+                 fields: str | None = None) -> Iterator[bytes]:
     """Steps ``start .. stop-1`` of ``phase`` as JSON Lines, one chunk of lines at a time; each
     chunk is computed only when asked for, so a reader that stops stops the work.
 
     ``phase`` may be any phase of the registry: one that plays another's steps (im2col plays
     forward's) gets those, its meta event saying ``"steps_of"`` and carrying its own tensors.
     ``meta``: "tensors" (the phase's tensors in full) or "shapes" (only their shapes; the full
-    tensors of the tutorial's layer are megabytes)."""
+    tensors of the tutorial's layer are megabytes). ``fields``: the step fields to write
+    (comma-separated, ``jsonl.select_fields``; None: all)."""
     shown = PHASES[phase]
     entry.require_phase(phase)
-    writer = entry.writer(shown.plays)
+    writer = entry.writer(shown.plays, fields)
     trace = writer.trace
     head = {"event": "meta", "phase": phase, "total": len(trace), "start": start, "stop": stop,
             "terms_per_step": trace.terms_per_step, "geometry": entry.conv.geo.as_dict()}
     if shown.plays != phase:
         head["steps_of"] = shown.plays
+    if fields:
+        head["fields"] = writer.fields.spec()  # as understood: canonical order, "terms" spelled out
     if meta == "shapes":
         tensors = dumps({name: list(np.shape(getattr(entry.conv, name))) for name in shown.tensors})
     else:
         tensors = json_object({name: entry.tensor_json(name) for name in shown.tensors})
     yield dumps(head)[:-1] + b',"tensors":' + tensors + b"}\n"
-    count = 0
-    for lines in writer.json_lines(start, stop, event="step"):
-        count += len(lines)
-        yield ("\n".join(lines) + "\n").encode()
-    yield dumps({"event": "end", "count": count}) + b"\n"
+    yield from writer.chunks(start, stop, event="step")
+    yield dumps({"event": "end", "count": stop - start}) + b"\n"  # every step was written
