@@ -113,6 +113,23 @@ def test_cs231n_style():
     assert {f.tensor for f in bad.failures} == {"grad_x"}
 
 
+def test_cs231n_forward_that_raises_or_returns_no_cache():
+    def raises(x, w, b, conv_param):
+        raise KeyError("stride")
+
+    report = check(style="cs231n", forward=raises, backward=lc.conv_backward_naive)
+    first = [f for f in report.failures if f.config["name"] == BATTERY[0].name]
+    assert [f.tensor for f in first] == ["out", "grad_x", "grad_w", "grad_b"]
+    assert first[0].message.startswith("KeyError: 'stride' (at test_check.py:")
+    assert all(f.message.startswith("not returned: forward raised") and f.diagnosis is None for f in first[1:])
+    ran = len(BATTERY) - len(report.skipped)
+    assert f"grad_x, grad_w, grad_b: not returned on {ran} configurations (forward raised" in str(report)
+
+    bare = check(style="cs231n", forward=lambda x, w, b, conv_param: lc.conv_forward_naive(x, w, b, conv_param)[0],
+                 backward=lc.conv_backward_naive)
+    assert "the cs231n style returns (out, cache)" in bare.failures[0].message
+
+
 def test_functions_without_dilation_skip_those_configurations_and_say_so():
     report = check(forward=lambda x, w, b, stride=1, padding=0: lc.forward_right(x, w, b, stride, padding))
     assert report.ok

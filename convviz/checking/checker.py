@@ -13,7 +13,7 @@ from .battery import BATTERY, Config
 from .diagnose import Diagnosis, Predictions, cell_step, diagnose, equation, explain_cell, output_size_diagnosis
 from .mistakes import Problem
 from .report import Failure, Report, page_url
-from .runner import GRADS, STYLES, Outcome, accepts
+from .runner import GRADS, STYLES, Outcome
 
 TENSORS = ("out", *GRADS)
 

@@ -155,13 +155,13 @@ class Report:
             others = [g for g in self.failures if g is not f and g not in unreturned
                       and (g.tensor, g.diagnosis.code if g.diagnosis else None) == key]
             if others:
-                lines.append(f"  the same on: " + "; ".join(
+                lines.append("  the same on: " + "; ".join(
                     f"{g.config['name']} ({g.message})" for g in others))
         if unreturned:
             tensors = ", ".join(dict.fromkeys(f.tensor for f in unreturned))
             configs = len({f.config["name"] for f in unreturned})
-            lines += ["", f"{tensors}: not returned on {configs} configuration{'s' * (configs > 1)}, "
-                      "where backward raised (above)"]
+            lines += ["", f"{tensors}: not returned on {configs} configuration{'s' * (configs > 1)} "
+                      f"({unreturned[0].message.removeprefix('not returned: ')})"]
         if self.skipped:
             lines += ["", "skipped: " + "; ".join(f"{name} ({why})" for name, why in self.skipped)]
         if self.passed:

@@ -119,25 +119,23 @@ class Cs231nStyle(Style):
     def run(self, forward, backward, cfg, pb, *, pairs):
         conv_param = {"stride": cfg.stride[0], "pad": cfg.padding[0]}
         found: dict[str, Outcome] = {}
-        cache = None
         try:
             result = forward(pb.x.copy(), pb.w.copy(), pb.b.copy(), conv_param)
         except Exception as exc:  # noqa: BLE001
             found["out"] = Outcome(error=summarise_exception(exc))
             if backward is not None:
                 for name in GRADS:
-                    found[name] = Outcome(error="not run: the forward pass raised, so there is no cache for backward")
+                    found[name] = Outcome(error="not returned: forward raised, so backward had no cache to run on")
             return found
         if not (isinstance(result, tuple) and len(result) == 2):
             found["out"] = Outcome(error=f"forward returned {_kind(result)}; the cs231n style returns (out, cache)")
-        else:
-            found["out"], cache = as_outcome(result[0], "forward's out"), result[1]
+            if backward is not None:
+                found.update({name: Outcome(error="not returned: forward did not return (out, cache) for backward") for name in GRADS})
+            return found
+        out, cache = result
+        found["out"] = as_outcome(out, "forward's out")
         if backward is not None:
-            if cache is None and not (isinstance(result, tuple) and len(result) == 2):
-                for name in GRADS:
-                    found[name] = Outcome(error="not run: forward did not return (out, cache)")
-            else:
-                found.update(_grads(lambda: backward(pb.grad_out.copy(), cache)))
+            found.update(_grads(lambda: backward(pb.grad_out.copy(), cache)))
         return found
 
 
