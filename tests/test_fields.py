@@ -227,3 +227,48 @@ def test_cli_trace_fields_prints_what_the_stream_sends(client, tmp_path, capsysb
     streamed = client.post("/api/v1/trace/grad_w/stream?limit=3&fields=at,terms.product", json=BODY).content
     assert out.getvalue() == streamed
     assert orjson.loads(out.getvalue().splitlines()[1]).keys() == {"event", "at", "terms"}
+
+
+# --------------------------------------------------------------------------------------------
+# the first step at once: nothing solved that the request does not show, a small first chunk
+# --------------------------------------------------------------------------------------------
+
+def test_a_forward_stream_never_runs_the_backward_pass():
+    from convviz.problem import jsonl_chunks
+
+    entry = Solved(problem(padding=1))
+    chunks = jsonl_chunks(entry, "forward", 0, 40)
+    meta, first = next(chunks), next(chunks)
+    assert json.loads(meta)["event"] == "meta" and json.loads(first.splitlines()[0])["index"] == 0
+    assert "_backward" not in vars(entry.conv)  # grad_x, grad_w, grad_b: not computed
+    assert "_forward" in vars(entry.conv)
+    list(chunks)
+    assert "_backward" not in vars(entry.conv)
+    next(jsonl_chunks(entry, "grad_w", 0, 3))  # a phase that shows a gradient computes it then
+    assert "_backward" in vars(entry.conv)
+
+
+def test_results_are_checked_for_overflow_when_first_needed():
+    conv = Convolution.from_arrays(np.full((1, 1, 1, 2), 1e300), np.full((1, 1, 1, 1), 1e-300),
+                                   grad_out=np.full((1, 1, 1, 2), 1e300))  # out is finite, grad_w is not
+    entry = Solved(conv)
+    assert Trace(conv, "forward") and next(entry.writer("forward").chunks(0, 2))  # forward is served
+    with pytest.raises(ProblemError) as err:
+        entry.writer("grad_w")
+    assert err.value.code == "overflow" and "grad_w" in err.value.message
+    assert "grad_w" in entry.overflow and "out" not in entry.overflow
+    with pytest.raises(ValueError):
+        entry.conv.out[0, 0, 0, 0] = 1.0  # computed results are shared: read-only
+
+
+def test_the_first_chunk_of_a_stream_is_small():
+    from convviz.problem import jsonl_chunks
+    from convviz.problem.stream import FIRST_TERMS
+
+    conv = resolve(ProblemIn.model_validate({"x_shape": [2, 8, 12, 12], "w_shape": [4, 8, 3, 3], "padding": 1}), Limits())
+    entry = Solved(conv)
+    trace = entry.trace("forward")
+    chunks = jsonl_chunks(entry, "forward", 0, len(trace))
+    next(chunks)  # meta
+    steps = [next(chunks).count(b"\n") for _ in range(3)]
+    assert steps == [FIRST_TERMS // trace.terms_per_step] + [(1 << 15) // trace.terms_per_step] * 2

@@ -47,11 +47,12 @@ class Solved:
     """One solved problem with its JSON texts and traces, made as they are first asked for."""
 
     def __init__(self, conv: Convolution):
-        #: the results that overflow float64: named, and refused only where needed (README "Overflow")
-        self.overflow = conv.overflowing()  # computes every result once
-        for name in ("x", "w", "b", "grad_out", *(r for r in RESULTS if r not in self.overflow)):
+        for name in ("x", "w", "b", "grad_out"):
             getattr(conv, name).flags.writeable = False
         self.conv = conv
+        # Results are computed when first needed (a forward trace never waits for the backward
+        # pass), each checked for overflow then: name -> overflows float64 (README "Overflow").
+        self._overflows: dict[str, bool] = {}
         self._json: dict[str, bytes] = {}
         self._writers: dict[str, StepWriter] = {}
         self._lock = threading.Lock()
@@ -59,10 +60,24 @@ class Solved:
         elements = 2 * g.N * g.C * g.Hp * g.Wp + 2 * g.N * g.F * g.Ho * g.Wo + g.N * g.F * g.Hg * g.Wg + 3 * g.F * g.C * g.KH * g.KW
         self.estimated_bytes = BYTES_PER_ELEMENT * elements
 
+    def overflowing(self, names) -> list[str]:
+        """Which of ``names`` are results that overflow float64, computing those not yet computed."""
+        for name in names:
+            if name in RESULTS and name not in self._overflows:
+                self._overflows[name] = bool(self.conv.overflowing((name,)))
+                if not self._overflows[name]:
+                    getattr(self.conv, name).flags.writeable = False
+        return [name for name in names if self._overflows.get(name)]
+
+    @property
+    def overflow(self) -> tuple[str, ...]:
+        """The results that overflow float64: named, and refused only where needed (computes them all)."""
+        return tuple(self.overflowing(RESULTS))
+
     def require(self, names, what: str) -> None:
         """Raise ``ProblemError`` (overflow) if any tensor of ``names`` overflowed: ``what`` (e.g.
         "the grad_w phase") cannot be shown; the message names what is finite and served."""
-        bad = [name for name in names if name in self.overflow]
+        bad = self.overflowing(names)
         if not bad:
             return
         finite = [r for r in RESULTS if r not in self.overflow]

@@ -178,9 +178,14 @@ class StepWriter:
             yield text.split(b"\n")[:-1]
 
     def chunks(self, start: int, stop: int, event: str | None = None, sep: bytes = b"\n",
-               max_terms: int = 1 << 15) -> Iterator[bytes]:
+               max_terms: int = 1 << 15, first_terms: int | None = None) -> Iterator[bytes]:
         """Steps ``start .. stop-1`` as JSON texts, each followed by ``sep``, one bytes per block
-        of about ``max_terms`` terms (computed when asked for)."""
+        of about ``max_terms`` terms (computed when asked for); the first block of about
+        ``first_terms`` if given, so that a stream's first step goes out at once."""
+        if first_terms and start < stop:
+            first = min(stop, start + max(1, first_terms // self.trace.terms_per_step))
+            yield from self.chunks(start, first, event, sep, max_terms)
+            start = first
         if not self.fields.terms:  # no term is written: the steps' heads only
             per = max(1, max_terms // 8)
             for lo in range(start, stop, per):

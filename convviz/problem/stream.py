@@ -16,6 +16,11 @@ from .cache import Solved
 from .jsonl import dumps, json_object
 
 
+# The first chunk of steps is small, so a reader (the page's player) gets the first step as soon
+# as the meta event; the rest come in blocks of 32k terms (about 4 MB of text).
+FIRST_TERMS = 2048
+
+
 def jsonl_chunks(entry: Solved, phase: str, start: int, stop: int, *, meta: str = "tensors",
                  fields: str | None = None) -> Iterator[bytes]:
     """Steps ``start .. stop-1`` of ``phase`` as JSON Lines, one chunk of lines at a time; each
@@ -41,5 +46,5 @@ def jsonl_chunks(entry: Solved, phase: str, start: int, stop: int, *, meta: str 
     else:
         tensors = json_object({name: entry.tensor_json(name) for name in shown.tensors})
     yield dumps(head)[:-1] + b',"tensors":' + tensors + b"}\n"
-    yield from writer.chunks(start, stop, event="step")
+    yield from writer.chunks(start, stop, event="step", first_terms=FIRST_TERMS)
     yield dumps({"event": "end", "count": stop - start}) + b"\n"  # every step was written

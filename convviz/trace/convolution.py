@@ -167,6 +167,7 @@ class Convolution:
                 f"{name} overflows float64 (largest finite value {np.finfo(np.float64).max:.3g}) for these inputs; "
                 "use smaller values"
             )
+        arr.flags.writeable = False  # computed once, then shared (a solved problem serves every thread)
         return arr
 
 
