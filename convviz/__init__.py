@@ -2,8 +2,10 @@
 
 The Python API uses the fast (im2col) engine::
 
-    out = convviz.conv2d(x, w, b, stride=1, padding=0, dilation=1)          # (N, F, Ho, Wo)
+    out = convviz.conv2d(x, w, b, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros")
     grad_x, grad_w, grad_b = convviz.conv2d_backward(x, w, grad_out, ...)  # shapes of x, w, b
+    out = convviz.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)  # ConvTranspose2d
+    grad_x, grad_w, grad_b = convviz.conv_transpose2d_backward(x, w, grad_out, ...)
     w_new, b_new = convviz.sgd_update(w, b, grad_w, grad_b, lr=0.01, weight_decay=0.0)
 """
 
@@ -19,28 +21,61 @@ from .engine import fast as _fast
 __version__ = "0.1.0"
 
 
-def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1) -> np.ndarray:
-    """Forward pass (cross-correlation, as PyTorch's ``conv2d``).
+def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
+    """Forward pass (cross-correlation, as PyTorch's ``conv2d`` / ``nn.Conv2d``).
 
-    x (N, C, H, W), w (F, C, KH, KW), b (F,) or None -> out (N, F, Ho, Wo), float64.
-    stride / padding / dilation: an int or a pair (vertical, horizontal).
-    Raises ``ValueError`` on invalid arguments, saying what was received. A result that
-    overflows float64 is returned as NumPy computes it (inf) with a ``RuntimeWarning`` naming it.
+    x (N, C, H, W), w (F, C/groups, KH, KW), b (F,) or None -> out (N, F, Ho, Wo), float64.
+    stride / dilation: an int or a pair (vertical, horizontal); padding: an int, a pair, four
+    values [top, bottom, left, right], "same" (stride 1) or "valid"; groups: C and F split into
+    that many groups; padding_mode: "zeros", "reflect", "replicate" or "circular".
+    Raises ``ValueError`` on invalid arguments (what PyTorch refuses), saying what was received.
+    A result that overflows float64 is returned as NumPy computes it (inf) with a
+    ``RuntimeWarning`` naming it.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        out = _fast.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation)
+        out = _fast.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                   padding_mode=padding_mode)
     _warn_overflow({"out": out})
     return out
 
 
-def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
-    """Backward pass given ``grad_out`` = dL/d out (N, F, Ho, Wo).
+def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """Backward pass given ``grad_out`` = dL/d out (N, F, Ho, Wo); settings as ``conv2d``.
 
-    Returns ``(grad_x, grad_w, grad_b)`` with shapes (N, C, H, W), (F, C, KH, KW), (F,); those
-    that overflow float64 hold inf and are named in a ``RuntimeWarning``.
+    Returns ``(grad_x, grad_w, grad_b)`` with shapes (N, C, H, W), (F, C/groups, KH, KW), (F,);
+    those that overflow float64 hold inf and are named in a ``RuntimeWarning``.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        grads = _fast.conv2d_backward(x, w, grad_out, stride=stride, padding=padding, dilation=dilation)
+        grads = _fast.conv2d_backward(x, w, grad_out, stride=stride, padding=padding, dilation=dilation,
+                                      groups=groups, padding_mode=padding_mode)
+    _warn_overflow(dict(zip(("grad_x", "grad_w", "grad_b"), grads)))
+    return grads
+
+
+def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> np.ndarray:
+    """Transposed convolution (PyTorch's ``conv_transpose2d`` / ``nn.ConvTranspose2d``).
+
+    x (N, C, H, W), w (C, F/groups, KH, KW) as ``ConvTranspose2d.weight``, b (F,) or None
+    -> out (N, F, Ho, Wo) with Ho = (H - 1) sh - 2 ph + dh (KH - 1) + oph + 1 (Wo likewise).
+    stride / padding / output_padding / dilation: an int or a pair; output_padding must be
+    smaller than the stride or the dilation on each axis. It is the grad_x of a convolution
+    (docs/conventions.md). Raises ``ValueError`` on invalid arguments.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _fast.conv_transpose2d(x, w, b, stride=stride, padding=padding, output_padding=output_padding,
+                                     groups=groups, dilation=dilation)
+    _warn_overflow({"out": out})
+    return out
+
+
+def conv_transpose2d_backward(x, w, grad_out, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Backward pass of ``conv_transpose2d`` given ``grad_out`` = dL/d out (N, F, Ho, Wo).
+
+    Returns ``(grad_x, grad_w, grad_b)`` with shapes (N, C, H, W), (C, F/groups, KH, KW), (F,).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = _fast.conv_transpose2d_backward(x, w, grad_out, stride=stride, padding=padding,
+                                                output_padding=output_padding, groups=groups, dilation=dilation)
     _warn_overflow(dict(zip(("grad_x", "grad_w", "grad_b"), grads)))
     return grads
 
@@ -69,4 +104,5 @@ def _warn_overflow(results: dict) -> None:
                       RuntimeWarning, stacklevel=3)
 
 
-__all__ = ["check", "conv2d", "conv2d_backward", "sgd_update", "__version__"]
+__all__ = ["check", "conv2d", "conv2d_backward", "conv_transpose2d", "conv_transpose2d_backward", "sgd_update",
+           "__version__"]

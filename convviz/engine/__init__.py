@@ -5,11 +5,11 @@
 """
 
 from . import fast, naive
-from .artifacts import dilate_and_pad, im2col, kernel_matrix, pad_input, rotate_kernel
+from .artifacts import dilate_and_pad, fold, im2col, kernel_matrix, pad_input, rotate_kernel
 from .checks import check_problem
-from .geometry import Geometry, as_pair
+from .geometry import PADDING_MODES, Geometry, TransposedGeometry, as_pair, geometry_of
 
 __all__ = [
-    "Geometry", "as_pair", "check_problem", "dilate_and_pad", "fast", "im2col",
-    "kernel_matrix", "naive", "pad_input", "rotate_kernel",
+    "Geometry", "PADDING_MODES", "TransposedGeometry", "as_pair", "check_problem", "dilate_and_pad", "fast", "fold",
+    "geometry_of", "im2col", "kernel_matrix", "naive", "pad_input", "rotate_kernel",
 ]

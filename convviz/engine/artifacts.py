@@ -1,4 +1,5 @@
-"""The intermediate tensors of docs/conventions.md a reader wants to see: x_pad, grad_out_pad, w_rot, im2col.
+"""The intermediate tensors of docs/conventions.md a reader wants to see: x_pad, grad_out_pad, w_rot,
+im2col, and the fold that takes the gradient of x_pad back onto x.
 
 Both engines and the step traces build them here, so there is one definition of each.
 """
@@ -11,18 +12,53 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .geometry import Geometry
 
 
-def pad_input(x: np.ndarray, geo: Geometry) -> np.ndarray:
-    """``x`` (N, C, H, W) -> ``x_pad`` (N, C, Hp, Wp): a ring of ph / pw zeros."""
-    ph, pw = geo.padding
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+#: NumPy's name of each padding mode
+NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def rotate_kernel(w: np.ndarray) -> np.ndarray:
-    """``w`` (F, C, KH, KW) -> ``w_rot`` (C, F, KH, KW): rotated 180 degrees, first two axes swapped.
+def pad_input(x: np.ndarray, geo) -> np.ndarray:
+    """``x`` (N, C, H, W) -> ``x_pad`` (N, C, Hp, Wp): a border of top / bottom / left / right
+    cells, zeros or copies of x's cells (``geo.padding_mode``; ``geo.x_pad_source`` says which).
 
-    ``w_rot[c, f, p, q] == w[f, c, KH-1-p, KW-1-q]``.
+    For a transposed convolution (``TransposedGeometry``): x dilated by the stride and padded
+    by ``dh(KH-1) - ph`` (cropped where negative), ``oph`` more at the bottom (likewise columns).
     """
-    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    if geo.transposed:
+        return _dilate_pad(x, geo.stride, geo.x_pad_margins, (geo.Hp, geo.Wp))[0]
+    top, bottom, left, right = geo.pads
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[geo.padding_mode])
+
+
+def fold(grad_x_pad: np.ndarray, geo: Geometry) -> np.ndarray:
+    """``grad_x_pad`` (N, C, Hp, Wp) -> ``grad_x`` (N, C, H, W): each x_pad cell's gradient added
+    onto the x cell it copies (``geo.x_pad_source``); zeros of the border copy nothing.
+
+    Rows first, then columns: the border of a padding mode copies whole rows and whole columns."""
+    top, left = geo.padding
+    rows = np.array(grad_x_pad[:, :, top:top + geo.H, :])
+    for k in range(geo.Hp):
+        ok, h, _ = geo.x_pad_source(k, left)
+        if not top <= k < top + geo.H and ok:
+            rows[:, :, int(h), :] += grad_x_pad[:, :, k, :]
+    out = np.array(rows[:, :, :, left:left + geo.W])
+    for k in range(geo.Wp):
+        ok, _, v = geo.x_pad_source(top, k)
+        if not left <= k < left + geo.W and ok:
+            out[:, :, :, int(v)] += rows[:, :, :, k]
+    return out
+
+
+def rotate_kernel(w: np.ndarray, groups: int = 1) -> np.ndarray:
+    """``w`` (F, C/groups, KH, KW) -> ``w_rot`` (C, F/groups, KH, KW): rotated 180 degrees, and
+    inside each group the kernel and channel axes swapped.
+
+    ``w_rot[c, fg, p, q] == w[f, cg, KH-1-p, KW-1-q]`` with ``f`` the fg-th kernel of c's group
+    and ``cg`` c's place in it (groups = 1: ``w_rot[c, f, p, q] == w[f, c, KH-1-p, KW-1-q]``).
+    A transposed convolution's w (C, F/groups, KH, KW) turns into its (F, C/groups, KH, KW) the same way.
+    """
+    a, b, kh, kw = w.shape
+    per_group = w[:, :, ::-1, ::-1].reshape(groups, a // groups, b, kh, kw).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(per_group).reshape(groups * b, a // groups, kh, kw)
 
 
 def _place(size_dilated: int, before: int, after: int) -> tuple[slice, slice]:
@@ -37,7 +73,27 @@ def _place(size_dilated: int, before: int, after: int) -> tuple[slice, slice]:
     return src, dst
 
 
-def dilate_and_pad(grad_out: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
+def _dilate_pad(t: np.ndarray, stride, margins, size) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` (N, K, A, B) with stride - 1 zeros inserted between neighbours, then ``margins``
+    (top, bottom, left, right) of zeros (cropped where negative) -> ``(padded, real)``,
+    (N, K, *size) and a (*size) mask of the cells that hold a value of ``t``."""
+    sh, sw = stride
+    top, bottom, left, right = margins
+    dil_h, dil_w = (t.shape[2] - 1) * sh + 1, (t.shape[3] - 1) * sw + 1
+    dilated = np.zeros(t.shape[:2] + (dil_h, dil_w))
+    dilated[:, :, ::sh, ::sw] = t
+    real_dilated = np.zeros((dil_h, dil_w), dtype=bool)
+    real_dilated[::sh, ::sw] = True
+    src_h, dst_h = _place(dil_h, top, bottom)
+    src_w, dst_w = _place(dil_w, left, right)
+    padded = np.zeros(t.shape[:2] + tuple(size))
+    padded[:, :, dst_h, dst_w] = dilated[:, :, src_h, src_w]
+    real = np.zeros(tuple(size), dtype=bool)
+    real[dst_h, dst_w] = real_dilated[src_h, src_w]
+    return padded, real
+
+
+def dilate_and_pad(grad_out: np.ndarray, geo) -> tuple[np.ndarray, np.ndarray]:
     """``grad_out`` (N, F, Ho, Wo) -> ``(grad_out_pad, real)``, both (N, F, Hg, Wg).
 
     Step 1 inserts ``sh-1`` zero rows (``sw-1`` columns) between neighbours; step 2 pads with
@@ -45,22 +101,14 @@ def dilate_and_pad(grad_out: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.
     right), cropping where that is negative (docs/conventions.md). ``real`` is a boolean mask (H, W
     dimensions only: ``(Hg, Wg)``) that is True where the cell holds a real ``grad_out`` value
     and False for an inserted zero.
-    """
-    sh, sw = geo.stride
-    top, bottom, left, right = geo.grad_out_pad_margins
-    dil_h, dil_w = (geo.Ho - 1) * sh + 1, (geo.Wo - 1) * sw + 1
-    dilated = np.zeros(grad_out.shape[:2] + (dil_h, dil_w))
-    dilated[:, :, ::sh, ::sw] = grad_out
-    real_dilated = np.zeros((dil_h, dil_w), dtype=bool)
-    real_dilated[::sh, ::sw] = True
 
-    src_h, dst_h = _place(dil_h, top, bottom)
-    src_w, dst_w = _place(dil_w, left, right)
-    grad_out_pad = np.zeros(grad_out.shape[:2] + (geo.Hg, geo.Wg))
-    grad_out_pad[:, :, dst_h, dst_w] = dilated[:, :, src_h, src_w]
-    real = np.zeros((geo.Hg, geo.Wg), dtype=bool)
-    real[dst_h, dst_w] = real_dilated[src_h, src_w]
-    return grad_out_pad, real
+    For a transposed convolution: grad_out with a border of ph / pw zeros (its grad_x is a plain
+    convolution of that), (N, F, Ho + 2ph, Wo + 2pw).
+    """
+    if geo.transposed:
+        ph, pw = geo.padding
+        return _dilate_pad(grad_out, (1, 1), (ph, ph, pw, pw), (geo.Hg, geo.Wg))
+    return _dilate_pad(grad_out, geo.stride, geo.grad_out_pad_margins, (geo.Hg, geo.Wg))
 
 
 def windows(x_pad: np.ndarray, geo: Geometry) -> np.ndarray:
@@ -77,6 +125,15 @@ def im2col(x_pad: np.ndarray, geo: Geometry) -> np.ndarray:
     return win.transpose(0, 2, 3, 1, 4, 5).reshape(geo.cols_shape)
 
 
-def kernel_matrix(w: np.ndarray) -> np.ndarray:
-    """``w`` (F, C, KH, KW) -> ``w_mat`` (C*KH*KW, F), so that ``cols @ w_mat`` is ``out`` unrolled."""
-    return w.reshape(w.shape[0], -1).T
+def kernel_matrix(w: np.ndarray, groups: int = 1) -> np.ndarray:
+    """``w`` (F, C/groups, KH, KW) -> ``w_mat`` (C*KH*KW, F), so that ``cols @ w_mat`` is ``out``
+    unrolled. With groups, one block per group on the diagonal: kernel f's column holds its
+    weights in the rows of its group's channels and zeros in the others'."""
+    F, Cg = w.shape[:2]
+    if groups == 1:
+        return w.reshape(F, -1).T
+    rows, Fg = Cg * w.shape[2] * w.shape[3], F // groups
+    w_mat = np.zeros((groups * rows, F))
+    for g in range(groups):
+        w_mat[g * rows:(g + 1) * rows, g * Fg:(g + 1) * Fg] = w[g * Fg:(g + 1) * Fg].reshape(Fg, -1).T
+    return w_mat

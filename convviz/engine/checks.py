@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import Geometry
+from .geometry import Geometry, TransposedGeometry
 
 
 def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
@@ -29,20 +29,30 @@ def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     return arr
 
 
-def check_problem(x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=1, need_grad_out=False):
-    """Validate one convolution problem.
+def check_problem(x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+                  need_grad_out=False, transposed=False, output_padding=0):
+    """Validate one convolution problem (with ``transposed``, a transposed one).
 
     Returns ``(x, w, b, grad_out, geo)`` as float64 arrays: ``x`` (N, C, H, W), ``w``
-    (F, C, KH, KW), ``b`` (F,) or ``None``, ``grad_out`` (N, F, Ho, Wo) or ``None`` (refused
-    when ``need_grad_out``: the backward passes).
+    (F, C/groups, KH, KW) (transposed: (C, F/groups, KH, KW)), ``b`` (F,) or ``None``,
+    ``grad_out`` (N, F, Ho, Wo) or ``None`` (refused when ``need_grad_out``: the backward passes).
     """
     x = as_float_array(x, "x", 4)
     w = as_float_array(w, "w", 4)
-    geo = Geometry.from_shapes(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation)
+    if transposed:
+        if padding_mode != "zeros":
+            raise ValueError(f"a transposed convolution pads with zeros only (as PyTorch's ConvTranspose2d), got "
+                             f"padding_mode {padding_mode!r}")
+        geo = TransposedGeometry.from_shapes(x.shape, w.shape, stride=stride, padding=padding,
+                                             output_padding=output_padding, groups=groups, dilation=dilation)
+    else:
+        geo = Geometry.from_shapes(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                   padding_mode=padding_mode)
     if b is not None:
         b = as_float_array(b, "b", 1)
         if b.shape != (geo.F,):
-            raise ValueError(f"b must have shape ({geo.F},) (one bias per kernel), got shape {b.shape}")
+            raise ValueError(f"b must have shape ({geo.F},) (one bias per {'output channel' if transposed else 'kernel'}), "
+                             f"got shape {b.shape}")
     if grad_out is None and need_grad_out:
         raise ValueError(f"grad_out is required: an array of shape (N, F, Ho, Wo) = {geo.out_shape}")
     if grad_out is not None:

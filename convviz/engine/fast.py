@@ -32,6 +32,14 @@ view, ``grad_x`` by col2im with KH*KW strided slice additions.
 
 Each product runs in the orientation OpenBLAS is fastest at here (``_product``).
 
+``general`` (groups > 1, or a border of copies: reflect, replicate, circular): the ``windows``
+layout with one batched GEMM over the groups ((G, F/G, C/G*KH*KW) @ (G, C/G*KH*KW, positions)),
+x padded in its mode first and convolved with no further padding; ``grad_x_pad`` by col2im per
+group, then cropped (zeros) or folded onto x (``artifacts.fold``: each border copy's gradient
+added onto its source). The transposed convolution runs through its dual (``TransposedGeometry.dual``):
+its forward is the dual's grad_x (col2im), its grad_x the dual's forward, its grad_w the dual's
+grad_w with the roles of x and grad_out swapped.
+
 Memory. Work buffers (padded tensors, unrolled windows, GEMM results) come from a small pool
 and go back after the call: a fresh buffer of tens of megabytes costs about as much in
 first-touch page faults as the product that fills it. A buffer is lent to one call at a time,
@@ -48,9 +56,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .artifacts import windows
+from .artifacts import NUMPY_PAD_MODES, fold, windows
 from .checks import check_problem, check_update
-from .geometry import Geometry
+from .geometry import Geometry, TransposedGeometry
 
 
 class _Lease:
@@ -127,7 +135,7 @@ class _LastColumns:
 
     @staticmethod
     def _key(x: np.ndarray, geo: Geometry, kind: str) -> tuple:
-        return kind, x.shape, geo.KH, geo.KW, geo.stride, geo.padding, geo.dilation
+        return kind, x.shape, geo.KH, geo.KW, geo.stride, geo.pads, geo.dilation, geo.groups, geo.padding_mode
 
     def keep(self, x: np.ndarray, geo: Geometry, kind: str, cols_t: np.ndarray, take: _Lease) -> None:
         if cols_t.nbytes > self.pool.max_keep:
@@ -190,9 +198,18 @@ def _fresh(view: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
 # public functions
 # ------------------------------------------------------------------------------------------
 
-def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1) -> np.ndarray:
-    """x (N, C, H, W), w (F, C, KH, KW), b (F,) or None -> out (N, F, Ho, Wo)."""
-    x, w, b, _, geo = check_problem(x, w, b, stride=stride, padding=padding, dilation=dilation)
+def _tuned(geo: Geometry) -> bool:
+    """Whether the tuned formulations (``rows`` / ``windows``) take ``geo``: one group and a zero
+    border (of any sides); the rest runs the ``general`` one."""
+    return geo.groups == 1 and geo.padding_mode == "zeros"
+
+
+def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
+    """x (N, C, H, W), w (F, C/groups, KH, KW), b (F,) or None -> out (N, F, Ho, Wo)."""
+    x, w, b, _, geo = check_problem(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                    padding_mode=padding_mode)
+    if not _tuned(geo):
+        return _forward_general(x, w, b, geo)
     kind = formulation(geo)
     with _POOL.lend() as take:
         cols_t = _x_columns(x, geo, kind, take)
@@ -205,13 +222,14 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1) -> np.ndarr
     return out
 
 
-def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
-    """x (N, C, H, W), w (F, C, KH, KW), grad_out (N, F, Ho, Wo)
-    -> (grad_x (N, C, H, W), grad_w (F, C, KH, KW), grad_b (F,))."""
-    x, w, _, grad_out, geo = check_problem(
-        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation, need_grad_out=True
-    )
+def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """x (N, C, H, W), w (F, C/groups, KH, KW), grad_out (N, F, Ho, Wo)
+    -> (grad_x (N, C, H, W), grad_w (F, C/groups, KH, KW), grad_b (F,))."""
+    x, w, _, grad_out, geo = check_problem(x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation,
+                                           groups=groups, padding_mode=padding_mode, need_grad_out=True)
     grad_b = grad_out.sum(axis=(0, 2, 3))
+    if not _tuned(geo):
+        return (*_backward_general(x, w, grad_out, geo), grad_b)
     kind = formulation(geo)
     with _POOL.lend() as take, _LAST_COLUMNS.borrow(x, geo, kind) as cols_t:
         if cols_t is None:
@@ -223,17 +241,62 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1):
     return grad_x, grad_w, grad_b
 
 
-def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1) -> np.ndarray:
+def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
     """``grad_x`` the scatter way (col2im): each ``grad_out`` cell times ``w`` (not rotated),
-    added over its window of ``grad_x_pad``, then the padding ring cropped.
+    added over its window of ``grad_x_pad``, then the zero border cropped (a border of copies folded).
 
-    x (N, C, H, W), w (F, C, KH, KW), grad_out (N, F, Ho, Wo) -> grad_x (N, C, H, W).
+    x (N, C, H, W), w (F, C/groups, KH, KW), grad_out (N, F, Ho, Wo) -> grad_x (N, C, H, W).
     """
-    x, w, _, grad_out, geo = check_problem(
-        x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation, need_grad_out=True
-    )
+    x, w, _, grad_out, geo = check_problem(x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation,
+                                           groups=groups, padding_mode=padding_mode, need_grad_out=True)
     with _POOL.lend() as take:
         return _grad_x_col2im(_channel_first(grad_out, take).reshape(geo.F, -1), w, geo, take)
+
+
+def grad_x_pad(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
+    """``grad_x_pad`` = dL/d x_pad, border included (col2im, nothing cropped).
+
+    x (N, C, H, W), w (F, C/groups, KH, KW), grad_out (N, F, Ho, Wo) -> grad_x_pad (N, C, Hp, Wp).
+    """
+    x, w, _, grad_out, geo = check_problem(x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation,
+                                           groups=groups, padding_mode=padding_mode, need_grad_out=True)
+    with _POOL.lend() as take:
+        return _fresh(_col2im_pad(_channel_first(grad_out, take).reshape(geo.F, -1), w, geo, take).transpose(1, 0, 2, 3))
+
+
+def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1) -> np.ndarray:
+    """Transposed convolution (PyTorch's ``conv_transpose2d``): the grad_x of its dual convolution
+    (``TransposedGeometry.dual``) for a grad_out of x, by col2im: each x cell stamps w, scaled, into out.
+
+    x (N, C, H, W), w (C, F/groups, KH, KW), b (F,) or None -> out (N, F, Ho, Wo).
+    """
+    x, w, b, _, geo = check_problem(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                    transposed=True, output_padding=output_padding)
+    dual = geo.dual
+    with _POOL.lend() as take:
+        g = _channel_first(_dual_grad_out(x, dual), take).reshape(dual.F, -1)
+        grad_x_pad_t = _col2im_pad(g, w, dual, take)  # (F, N, Ho + 2ph, Wo + 2pw)
+        ph, pw = dual.padding
+        return _fresh(grad_x_pad_t[:, :, ph:ph + geo.Ho, pw:pw + geo.Wo].transpose(1, 0, 2, 3), b)
+
+
+def conv_transpose2d_backward(x, w, grad_out, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """x (N, C, H, W), w (C, F/groups, KH, KW), grad_out (N, F, Ho, Wo)
+    -> (grad_x (N, C, H, W), grad_w (C, F/groups, KH, KW), grad_b (F,)).
+
+    grad_x is the dual's forward on grad_out (a plain convolution), grad_w the dual's grad_w with
+    grad_out as its input and x as its grad_out."""
+    x, w, _, grad_out, geo = check_problem(x, w, None, grad_out, stride=stride, padding=padding, dilation=dilation,
+                                           groups=groups, transposed=True, output_padding=output_padding,
+                                           need_grad_out=True)
+    dual = geo.dual
+    grad_b = grad_out.sum(axis=(0, 2, 3))
+    with _POOL.lend() as take:
+        cols_t = _general_columns(grad_out, dual, take)
+        grad_x = _general_out(cols_t, w, None, dual, take)[:, :, :geo.H, :geo.W]
+        g = _channel_first(_dual_grad_out(x, dual), take).reshape(dual.groups, dual.Fg, -1)
+        grad_w = _fresh(np.matmul(g, cols_t.transpose(0, 2, 1))).reshape(geo.w_shape)
+    return np.ascontiguousarray(grad_x), grad_w, grad_b
 
 
 def sgd_update(w, b, grad_w, grad_b, *, lr=0.01, weight_decay=0.0):
@@ -395,7 +458,7 @@ def _padded_t(x: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
     """``x`` (N, C, H, W) -> ``x_pad`` channel-first, (C, N, Hp, Wp), in a work buffer."""
     ph, pw = geo.padding
     x_pad_t = take((geo.C, geo.N, geo.Hp, geo.Wp))
-    if ph or pw:  # zero only the ring; the inside is overwritten
+    if any(geo.pads):  # zero only the border; the inside is overwritten
         x_pad_t[:, :, :ph] = 0
         x_pad_t[:, :, ph + geo.H:] = 0
         x_pad_t[:, :, ph:ph + geo.H, :pw] = 0
@@ -412,6 +475,17 @@ def _unroll_windows(x_pad_t: np.ndarray, geo: Geometry, take: _Lease) -> np.ndar
     return cols_t.reshape(geo.C * geo.KH * geo.KW, -1)
 
 
+def _padded_mode_t(x: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
+    """``x_pad`` channel-first, (C, N, Hp, Wp), whatever the border holds."""
+    if geo.padding_mode == "zeros":
+        return _padded_t(x, geo, take)
+    top, bottom, left, right = geo.pads
+    x_pad_t = take((geo.C, geo.N, geo.Hp, geo.Wp))
+    np.copyto(x_pad_t, np.pad(x.transpose(1, 0, 2, 3), ((0, 0), (0, 0), (top, bottom), (left, right)),
+                              mode=NUMPY_PAD_MODES[geo.padding_mode]))
+    return x_pad_t
+
+
 def _backward_windows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
     g = _channel_first(grad_out, take).reshape(geo.F, -1)  # F, N*Ho*Wo: the column order of cols_t
     grad_w = _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)
@@ -419,11 +493,19 @@ def _backward_windows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
 
 
 def _grad_x_col2im(g: np.ndarray, w: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
-    """``d_cols`` = ``w_mat`` @ ``g`` (C*KH*KW, N*Ho*Wo), each column the gradient of one
-    window, added back into ``grad_x_pad`` where the window was read, then cropped.
-    ``g`` is grad_out as (F, N*Ho*Wo)."""
+    """``grad_x`` by col2im: ``grad_x_pad`` (``_col2im_pad``), its zero border cropped or its
+    border of copies folded onto x. ``g`` is grad_out as (F, N*Ho*Wo)."""
+    return _crop_or_fold(_col2im_pad(g, w, geo, take), geo)
+
+
+def _col2im_pad(g: np.ndarray, w: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
+    """``d_cols`` = ``w_mat`` @ ``g`` per group (C*KH*KW, N*Ho*Wo), each column the gradient of
+    one window, added back into ``grad_x_pad`` where the window was read: (C, N, Hp, Wp), a work
+    buffer. ``g`` is grad_out as (F, N*Ho*Wo)."""
+    G = geo.groups
     # row-major (C*KH*KW, N*Ho*Wo) whatever _product would pick: the additions read its rows
-    d_cols = np.matmul(w.reshape(geo.F, -1).T, g, out=take((geo.C * geo.KH * geo.KW, g.shape[1])))
+    d_cols = np.matmul(w.reshape(G, geo.Fg, -1).transpose(0, 2, 1), g.reshape(G, geo.Fg, -1),
+                       out=take((G, geo.Cg * geo.KH * geo.KW, g.shape[1])))
     d_cols = d_cols.reshape(geo.C, geo.KH, geo.KW, geo.N, geo.Ho, geo.Wo)
     # Accumulate in (C, N, ...) order, d_cols' own, so each added plane is one strided block.
     grad_x_pad_t = take((geo.C, geo.N, geo.Hp, geo.Wp))
@@ -431,5 +513,50 @@ def _grad_x_col2im(g: np.ndarray, w: np.ndarray, geo: Geometry, take: _Lease) ->
     for p in range(geo.KH):
         for q in range(geo.KW):
             grad_x_pad_t[(..., *geo.tap_slices(p, q))] += d_cols[:, p, q]
+    return grad_x_pad_t
+
+
+def _crop_or_fold(grad_x_pad_t: np.ndarray, geo: Geometry) -> np.ndarray:
+    """(C, N, Hp, Wp) -> a fresh grad_x (N, C, H, W): the zero border cropped, or a border of
+    copies folded onto the cells it copies."""
+    if geo.padding_mode != "zeros":
+        return _fresh(fold(grad_x_pad_t, geo).transpose(1, 0, 2, 3))
     ph, pw = geo.padding
     return _fresh(grad_x_pad_t[:, :, ph:ph + geo.H, pw:pw + geo.W].transpose(1, 0, 2, 3))
+
+
+# ------------------------------------------------------------------------------------------
+# "general": groups and padding modes, one batched GEMM over the groups
+# ------------------------------------------------------------------------------------------
+
+def _general_columns(x: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
+    """x_pad's unrolled windows per group: (G, C/G*KH*KW, N*Ho*Wo), row (cg, p, q) of group g."""
+    cols_t = _unroll_windows(_padded_mode_t(x, geo, take), geo, take)  # C*KH*KW, N*Ho*Wo
+    return cols_t.reshape(geo.groups, geo.Cg * geo.KH * geo.KW, -1)
+
+
+def _general_out(cols_t: np.ndarray, w: np.ndarray, b, geo: Geometry, take: _Lease) -> np.ndarray:
+    """out (N, F, Ho, Wo), fresh: per group, its kernels (F/G, C/G*KH*KW) @ its columns."""
+    res = np.matmul(w.reshape(geo.groups, geo.Fg, -1), cols_t, out=take((geo.groups, geo.Fg, cols_t.shape[2])))
+    return _fresh(res.reshape(geo.F, geo.N, geo.Ho, geo.Wo).transpose(1, 0, 2, 3), b)
+
+
+def _forward_general(x, w, b, geo: Geometry) -> np.ndarray:
+    with _POOL.lend() as take:
+        return _general_out(_general_columns(x, geo, take), w, b, geo, take)
+
+
+def _backward_general(x, w, grad_out, geo: Geometry):
+    """``(grad_x, grad_w)``: grad_w from the windows the forward reads, grad_x by col2im."""
+    with _POOL.lend() as take:
+        cols_t = _general_columns(x, geo, take)
+        g = _channel_first(grad_out, take).reshape(geo.F, -1)
+        grad_w = _fresh(np.matmul(g.reshape(geo.groups, geo.Fg, -1), cols_t.transpose(0, 2, 1))).reshape(geo.w_shape)
+        return _grad_x_col2im(g, w, geo, take), grad_w
+
+
+def _dual_grad_out(x: np.ndarray, dual: Geometry) -> np.ndarray:
+    """A transposed convolution's x as its dual's grad_out: (N, C, H, W) followed by the zero
+    rows / columns the dual's output has beyond H / W (output_padding >= stride only)."""
+    extra_h, extra_w = dual.Ho - x.shape[2], dual.Wo - x.shape[3]
+    return np.pad(x, ((0, 0), (0, 0), (0, extra_h), (0, extra_w))) if extra_h or extra_w else x
