@@ -65,8 +65,8 @@ def _settings(problem: ProblemIn) -> dict:
 async def problem_npz(problem: ProblemBody, request: Request) -> Response:
     """One array per tensor (x, w, b, grad_out, out, grad_x, grad_w, grad_b, x_pad, grad_out_pad,
     grad_out_pad_mask, w_rot, cols, w_mat) and the settings (stride, padding, dilation as pairs).
-    Load with ``numpy.load(path, allow_pickle=False)``: it holds no pickle. A result that overflows float64 is left out and
-    named in ``overflow``."""
+    Load with ``numpy.load(path, allow_pickle=False)``: it holds no pickle. A result that
+    overflows float64 is left out and named in ``overflow``."""
     return await off_loop(request, problem, _npz, problem, request)
 
 
