@@ -174,7 +174,7 @@ PHASE_LIST = (
         title="grad_x", subtitle="dL/dx",
         explain="Gather route: grad_out is spread by the stride (zeros inserted) and padded into grad_out_pad; each "
                 "cell of grad_x is one window of it times w_rot, the kernel rotated 180 degrees (f and c swapped).",
-        layout=("grad_out", "\u2192", "grad_out_pad", "\u22c6", ("w", "\u21bb 180\u00b0", "w_rot"), "=", "grad_x"),
+        layout=(("grad_out", "\u2193", "grad_out_pad"), "\u22c6", ("w", "\u21bb 180\u00b0", "w_rot"), "=", "grad_x"),
         formula={"result": "Dx", "ops": [_DA, _W], "zero": "zeros of grad_out_pad",
                  "group": ["grad_out_pad", 1, "kernel f"], "selected": "f",
                  "multiples": {"pos": ["w_rot", 2, 3], "shape": ["KH", "KW"],

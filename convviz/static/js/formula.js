@@ -3,10 +3,13 @@
 // the partial sum of each channel (or sample), and for small problems every equation of the
 // phase, those that hold the hovered cell marked.
 
-import { fmt, fmtTerm, symbol } from "./format.js";
+import { fmt, fmtTerm, signed, symbol } from "./format.js";
 import { zeroNote } from "./zeros.js";
 
 const MAX_TERMS_SHOWN = 12;
+
+// A setting or a result as a short exact-looking number: 0.01, 2.02 (six significant digits at most).
+const short = (v) => signed(String(Number(v.toPrecision(6))));
 
 // Every function below takes the phase's `spec`: its registry entry's `formula` (result symbol;
 // the operands of a term as [symbol, index field, value field]; what a missing operand means;
@@ -64,8 +67,8 @@ function updateEquation(step, spec, compact, { numbers, rates }) {
   wrap.append(el("div", "line", symbol(spec.result, step.at, compact), " = ", symbol(wName, t[wField], compact),
     " \u2212 lr\u00b7(", symbol(gName, t[gField], compact), " + wd\u00b7", symbol(wName, t[wField], compact), ")"));
   if (numbers && rates) {
-    wrap.append(el("div", "line", el("span", "pad-lhs", "= "), `${fmt(t[wValue], 4)} \u2212 ${fmt(rates.lr, 6)}\u00b7(`
-      + `${fmt(t[gValue], 4)} + ${fmt(rates.weight_decay, 6)}\u00b7${fmtTerm(t[wValue], 4)}) = `, el("strong", "value", fmt(step.value, 6))));
+    wrap.append(el("div", "line", el("span", "pad-lhs", "= "), `${fmt(t[wValue], 4)} \u2212 ${short(rates.lr)}\u00b7(`
+      + `${fmt(t[gValue], 4)} + ${short(rates.weight_decay)}\u00b7${fmtTerm(t[wValue], 4)}) = `, el("strong", "value", short(step.value))));
   }
   return wrap;
 }
@@ -149,8 +152,8 @@ function biasUpdate(step, spec, rates, value) {
   const [vb, vdb, vnew] = ["b", "grad_b", "b_new"].map((t) => value(t, f));
   if (vb === undefined || !rates) return null;
   return el("div", "eq bias-update", el("div", "line", symbol(bNew, f, false), " = ", symbol(b, f, false), " \u2212 lr\u00b7",
-    symbol(db, f, false), ` = ${fmt(vb, 4)} \u2212 ${fmt(rates.lr, 6)}\u00b7${fmtTerm(vdb, 4)} = `,
-    el("strong", "value", fmt(vnew, 6)), el("span", "hint", " (the bias is not decayed)")));
+    symbol(db, f, false), ` = ${fmt(vb, 4)} \u2212 ${short(rates.lr)}\u00b7${fmtTerm(vdb, 4)} = `,
+    el("strong", "value", short(vnew)), el("span", "hint", " (the bias is not decayed)")));
 }
 
 export class FormulaPanel {

@@ -16,6 +16,7 @@ export { markText };
 const OPERATOR_TITLES = {
   "\u22c6": "cross-correlation: slide the second over the first",
   "\u2192": "becomes",
+  "\u2193": "becomes (spread by the stride and padded)",
   "\u21bb 180\u00b0": "rotate 180 degrees (and swap the f, c axes)",
   "\u03a3": "sum over n, i, j",
   "\u2212 lr\u00b7(": "minus the learning rate times (the gradient ...",
@@ -75,6 +76,7 @@ function drawGrid(grid, cells, byKey, compact) {
   el.setAttribute("role", "group");
   el.setAttribute("aria-label", `${grid.title}: ${grid.caption}`);
   el.style.setProperty("--cols", String(grid.cols + (labelled ? 1 : 0)));
+  Object.assign(el, { cellOffset: grid.offset, cellCols: grid.cols, cellCount: grid.rows * grid.cols }); // link-layer.js
   const fragment = document.createDocumentFragment();
   if (labelled) {
     fragment.append(labelCell("", "corner"));
@@ -139,6 +141,7 @@ function operator(text) {
 
 function setSize(d, px) {
   d.px = px;
+  d.el.classList.toggle("narrow", px < 40); // column labels run upwards when wider than a cell
   d.el.style.setProperty("--cell", `${px}px`);
   d.el.style.setProperty("--gap", `${gapOf(px)}px`);
   if (d.windowBox) d.windowBox.style.maxHeight = `${(WINDOW_ROWS + 1) * (px + gapOf(px)) + 4}px`;
@@ -213,6 +216,9 @@ export function drawView(stage, view, layout, { compact = false } = {}) {
       drawnItem = document.createElement("div");
       drawnItem.className = "stack";
       for (const sub of item) drawnItem.append(byTitle.has(sub) ? draw(byTitle.get(sub)) : operator(sub));
+      // grids of as many columns (w_mat and b in im2col) line up column for column, right-aligned
+      const widths = item.filter((sub) => byTitle.has(sub)).map((sub) => byTitle.get(sub).cols);
+      if (widths.length > 1 && widths.every((w) => w === widths[0])) drawnItem.classList.add("aligned");
     } else if (byTitle.has(item)) {
       drawnItem = draw(byTitle.get(item));
     } else {

@@ -21,9 +21,10 @@ export class LinkLayer {
       canvas = document.createElement("canvas");
       canvas.className = "link-layer";
       canvas.setAttribute("aria-hidden", "true");
+      canvas.width = canvas.height = 0; // no default 300x150 box reaching past a small grid
       grid.append(canvas);
     }
-    const w = grid.scrollWidth, h = grid.scrollHeight;
+    const w = grid.offsetWidth, h = grid.offsetHeight; // the grid's own box (not what overflows it)
     // large grids get one backing pixel per CSS pixel, so a canvas stays a few megabytes
     const scale = Math.min(window.devicePixelRatio || 1, w * h > 4e6 ? 1 : 2);
     if (canvas.dataset.size !== `${w}x${h}x${scale}`) {
@@ -38,46 +39,74 @@ export class LinkLayer {
     return { canvas, ctx };
   }
 
+  // Makes each grid's canvas ahead of the first hover, when the page is idle (a canvas the size
+  // of a 32x32 grid costs a few milliseconds to allocate: not in the frame of a hover).
+  prepare(grids) {
+    const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
+    idle(() => { for (const grid of grids) if (grid.isConnected) this.canvasOf(grid); });
+  }
+
   clear() {
     for (const canvas of this.drawn) canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
     this.drawn.clear();
   }
 
-  // cells: the linked cell elements; pairs: Map cell -> badge text (may be empty).
-  draw(cells, pairs) {
+  // Where the cells of `grid` sit (reading the layout of three cells, not of every linked one:
+  // 2,048 offsetLeft reads cost ~6 ms): origin, size and pitch, cached until the grid resizes.
+  metrics(grid, cells) {
+    const first = cells[grid.cellOffset];
+    const size = `${grid.offsetWidth}x${grid.offsetHeight}`;
+    if (grid.linkMetrics && grid.linkMetrics.size === size) return grid.linkMetrics;
+    const right = grid.cellCols > 1 ? cells[grid.cellOffset + 1] : null;
+    const below = grid.cellCount > grid.cellCols ? cells[grid.cellOffset + grid.cellCols] : null;
+    grid.linkMetrics = {
+      size, x0: first.offsetLeft, y0: first.offsetTop, w: first.offsetWidth, h: first.offsetHeight,
+      dx: right ? right.offsetLeft - first.offsetLeft : 0, dy: below ? below.offsetTop - first.offsetTop : 0,
+    };
+    return grid.linkMetrics;
+  }
+
+  // ids: the linked cells' ids; cells: every drawn cell by id; pairs: Map id -> badge text.
+  draw(ids, cells, pairs) {
     this.clear();
     const byGrid = new Map();
-    for (const cell of cells) {
-      const grid = cell.parentElement;
+    for (const id of ids) {
+      const grid = cells[id].parentElement;
       if (!byGrid.has(grid)) byGrid.set(grid, []);
-      byGrid.get(grid).push(cell);
+      byGrid.get(grid).push(id);
     }
     for (const [grid, list] of byGrid) {
       const { canvas, ctx } = this.canvasOf(grid);
+      const m = this.metrics(grid, cells);
       this.drawn.add(canvas);
       ctx.fillStyle = FILL;
       ctx.strokeStyle = FRAME;
       ctx.lineWidth = 2;
       ctx.beginPath();
-      for (const cell of list) {
-        const x = cell.offsetLeft, y = cell.offsetTop, w = cell.offsetWidth, h = cell.offsetHeight;
-        ctx.fillRect(x, y, w, h);
-        ctx.rect(x + 1, y + 1, w - 2, h - 2);
+      const place = (id) => {
+        const k = id - grid.cellOffset;
+        return [m.x0 + (k % grid.cellCols) * m.dx, m.y0 + Math.floor(k / grid.cellCols) * m.dy];
+      };
+      for (const id of list) {
+        const [x, y] = place(id);
+        ctx.fillRect(x, y, m.w, m.h);
+        ctx.rect(x + 1, y + 1, m.w - 2, m.h - 2);
       }
       ctx.stroke();
-      for (const cell of list) {
-        const text = pairs && pairs.get(cell);
-        if (text) badge(ctx, cell, text);
+      if (pairs && pairs.size) {
+        for (const id of list) {
+          if (pairs.has(id)) badge(ctx, ...place(id), m.h, pairs.get(id));
+        }
       }
     }
   }
 }
 
-function badge(ctx, cell, text) {
-  const size = Math.max(8, Math.min(11, Math.round(cell.offsetHeight * 0.32)));
+function badge(ctx, x0, y0, cellHeight, text) {
+  const size = Math.max(8, Math.min(11, Math.round(cellHeight * 0.32)));
   ctx.font = `600 ${size}px system-ui, "DejaVu Sans", sans-serif`;
   const w = Math.ceil(ctx.measureText(text).width) + 4;
-  const x = cell.offsetLeft + 2, y = cell.offsetTop + 2;
+  const x = x0 + 2, y = y0 + 2;
   ctx.fillStyle = BADGE;
   ctx.fillRect(x, y, w, size + 2);
   ctx.fillStyle = INK;

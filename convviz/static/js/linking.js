@@ -61,6 +61,7 @@ export class Linker {
     this.terms = terms;
     this.index = termsByCell(terms, cells.length);
     this.hovered = this.focused = this.active = null;
+    this.layer.prepare(new Set(cells.map((cell) => cell.parentElement)));
   }
 
   // The terms (lists of ids, result first) that cell `id` belongs to.
@@ -104,17 +105,17 @@ export class Linker {
         const number = paired && term.length > 2 ? String(++pair) : "";
         for (const other of term) {
           if (other === id) continue;
-          const el = this.cells[other];
-          linked.add(el);
-          if (number) pairs.set(el, pairs.has(el) ? `${pairs.get(el)},${number}` : number);
+          linked.add(other);
+          if (number) pairs.set(other, pairs.has(other) ? `${pairs.get(other)},${number}` : number);
         }
       }
-      for (const el of linked) {
+      for (const other of linked) {
+        const el = this.cells[other];
         el.setAttribute("data-feeds", "");
-        if (pairs.has(el)) el.setAttribute("data-pair", pairs.get(el));
+        if (pairs.has(other)) el.setAttribute("data-pair", pairs.get(other));
         this.marked.push(el);
       }
-      this.layer.draw(linked, pairs);
+      this.layer.draw(linked, this.cells, pairs);
     }
     this.onActive(next);
   }

@@ -89,7 +89,8 @@ async function load({ toSlice = false } = {}) {
       source = new StepSource({
         problem: body, entry, sel: { ...state.sel }, total: view.total, termsPerStep: view.terms_per_step,
         onArrive: (k) => { if (k === state.step || (source.small && source.cache.size === source.total)) renderStep(); },
-        onProgress: (p) => loading.show(p), onError: failed,
+        onProgress: (p) => loading.show(p),
+        onError: (err) => status.showError(`Could not fetch the steps: ${err.message}`, { keep: true }),
       });
     }
     if (toSlice) state.step = view.first_step;

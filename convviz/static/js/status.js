@@ -14,8 +14,9 @@ export class PageStatus {
     });
   }
 
-  // message: what is wrong (the API's words); field: the panel's input to change, if known.
-  showError(message, { field = null } = {}) {
+  // message: what is wrong (the API's words); field: the panel's input to change, if known;
+  // keep: the grids are still right (the steps could not be fetched), so they stay.
+  showError(message, { field = null, keep = false } = {}) {
     for (const input of this.form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
     if (!message) {
       this.error.hidden = true;
@@ -33,8 +34,10 @@ export class PageStatus {
     change.textContent = input
       ? `Change ${field} in the problem panel (it is marked there), or choose a preset.`
       : "Change the problem in the panel on the left, or choose a preset.";
+    if (keep) change.textContent = "The grids are right; the steps could not be fetched. Try again, or reload the page.";
     this.error.replaceChildren(what, change);
     this.error.hidden = false;
+    if (keep) return;
     for (const el of this.stale) el.classList.add("out-of-date");
     this.player.setStale(true);
   }
