@@ -414,11 +414,23 @@ def _from_rows(res: np.ndarray, n: int, rows: int, cols: int, keep: int, bias=No
 
 def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
     R, Cc = _plane_shape(geo.Hp, geo.Wp, geo.stride)
+    if geo.stride == (1, 1):
+        top, bottom, left, right = geo.grad_out_pad_margins
+        g_pad = _split_phases(grad_out, top, left, geo.Hg, geo.Wg, (1, 1), take)  # grad_out_pad as (F, Hg, N, Wg)
+        if min(top, bottom, left, right) >= 0 and geo.Wg == Cc:
+            # "same" padding: grad_out_pad's rows are as wide as x_pad's, so grad_out in the column
+            # order of cols_t is a view of it: each row's thrown-away columns are its margins
+            item = g_pad.itemsize
+            g = np.ndarray((geo.F, geo.Ho * geo.N * Cc), g_pad.dtype, g_pad, (top * geo.N * Cc + left) * item,
+                           (geo.Hg * geo.N * Cc * item, item))
+        else:
+            g = _split_phases(grad_out, 0, 0, geo.Ho, Cc, (1, 1), take)[: geo.F * geo.Ho * geo.N * Cc].reshape(geo.F, -1)
+        grad_w = _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)  # the windows the forward read
+        return _grad_x_gather(g_pad, w, geo, take), grad_w
+
     # grad_out in the column order of cols_t, (F, Ho*N*Cc), zero on the thrown-away columns
     g = _split_phases(grad_out, 0, 0, geo.Ho, Cc, (1, 1), take)[: geo.F * geo.Ho * geo.N * Cc].reshape(geo.F, -1)
     grad_w = _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)  # the windows the forward read
-    if geo.stride == (1, 1):
-        return _grad_x_gather(grad_out, w, geo, take), grad_w
 
     # col2im on the phase planes: each window row's gradient is added back as one run
     d_cols = np.matmul(w.reshape(geo.F, -1).T, g, out=take((geo.C * geo.KH * geo.KW, g.shape[1])))
@@ -432,11 +444,10 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
     return grad_x, grad_w
 
 
-def _grad_x_gather(grad_out, w, geo: Geometry, take: _Lease) -> np.ndarray:
+def _grad_x_gather(g_pad, w, geo: Geometry, take: _Lease) -> np.ndarray:
     """Stride 1: ``grad_x[:, c, h, v] = sum_{f,p,q} grad_out_pad[:, f, h + p*dh, v + q*dw] * w_rot[c, f, p, q]``:
-    ``grad_out_pad`` (no inserted zeros with stride 1) unrolled like ``x_pad``, times ``w_rot``."""
-    top, _, left, _ = geo.grad_out_pad_margins
-    g_pad = _split_phases(grad_out, top, left, geo.Hg, geo.Wg, (1, 1), take)  # (F, Hg, N, Wg)
+    ``grad_out_pad`` (no inserted zeros with stride 1; ``g_pad``, row-interleaved (F, Hg, N, Wg))
+    unrolled like ``x_pad``, times ``w_rot``."""
     gcols_t = _unroll_phases(g_pad, geo.F, geo.Hg, geo.Wg, geo.H, geo, (1, 1), take)  # F*KH*KW, H*N*Wg
     w_rot_rows = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(geo.C, -1)
     grad_x = _product(w_rot_rows, gcols_t, take)  # C, H*N*Wg
