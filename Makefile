@@ -20,8 +20,10 @@ WORKERS ?= 1
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# --no-compile: Python compiles the modules serving imports when it first imports them; compiling
+# every module of NumPy and pydantic up front took about as long as the rest of the install.
 $(RUN_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --no-compile -e .
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)

@@ -31,7 +31,7 @@ def make_dry_run(target: str, tmp_path: Path) -> str:
 
 def test_make_run_installs_only_the_runtime_dependencies(tmp_path):
     run = make_dry_run("run", tmp_path)
-    assert "pip install --quiet -e ." in run
+    assert "pip install --quiet --no-compile -e ." in run
     assert "[test]" not in run and "torch" not in run and "chromium" not in run
     assert "convviz serve --host 127.0.0.1 --port 8000" in run
     test = make_dry_run("test", tmp_path)
