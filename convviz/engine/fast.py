@@ -50,6 +50,7 @@ pass on the same ``x``, checked bit for bit, as a framework keeps them between t
 
 from __future__ import annotations
 
+import math
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -62,13 +63,20 @@ from .geometry import Geometry, TransposedGeometry
 
 
 class _Lease:
-    """What ``_Pool.lend`` yields: ``take(shape)`` -> an uninitialised float64 work array."""
+    """What ``_Pool.lend`` gives: ``take(shape)`` -> an uninitialised float64 work array, valid
+    until the ``with`` block ends (then back in the pool, even on an exception)."""
 
     def __init__(self, pool: "_Pool"):
         self.pool, self.taken = pool, []
 
+    def __enter__(self) -> "_Lease":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.give(self.taken)
+
     def __call__(self, shape) -> np.ndarray:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self.pool._take(size)
         self.taken.append(buf)
         return buf[:size].reshape(shape)
@@ -93,32 +101,32 @@ class _Pool:
     def __init__(self, max_keep: int = 64 << 20, max_total: int = 160 << 20):
         self.max_keep, self.max_total = max_keep, max_total
         self._free: list[np.ndarray] = []  # largest first
+        self._bytes = 0  # held in _free
         self._lock = threading.Lock()
 
     def _take(self, size: int) -> np.ndarray:
         with self._lock:
             for k in range(len(self._free) - 1, -1, -1):  # the smallest that fits
                 if self._free[k].size >= size:
+                    self._bytes -= self._free[k].nbytes
                     return self._free.pop(k)
         return np.empty(size)
 
     def give(self, bufs: list[np.ndarray]) -> None:
+        kept = [buf for buf in bufs if buf.nbytes <= self.max_keep]
+        if not kept:
+            return
         with self._lock:
-            self._free.extend(buf for buf in bufs if buf.nbytes <= self.max_keep)
+            self._free.extend(kept)
             self._free.sort(key=lambda buf: -buf.size)
-            total = sum(buf.nbytes for buf in self._free)
-            while total > self.max_total:
-                total -= self._free.pop().nbytes
+            self._bytes += sum(buf.nbytes for buf in kept)
+            while self._bytes > self.max_total:
+                self._bytes -= self._free.pop().nbytes
 
-    @contextmanager
-    def lend(self) -> Iterator[_Lease]:
+    def lend(self) -> _Lease:
         """``with pool.lend() as take:`` the arrays ``take(shape)`` returns are valid until the
         ``with`` block ends (then back in the pool, even on an exception)."""
-        lease = _Lease(self)
-        try:
-            yield lease
-        finally:
-            self.give(lease.taken)
+        return _Lease(self)
 
 
 _POOL = _Pool()
