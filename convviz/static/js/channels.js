@@ -71,7 +71,7 @@ export class Multiples {
       sums.push([key, sum]);
       const fig = el("figure", `multiple${key === selected ? " selected" : ""}`);
       fig.dataset.group = String(key);
-      fig.append(el("figcaption", "", el("strong", "", `${letter}${key + 1}`), ` ${label} ${letter} = ${key}`));
+      fig.append(el("figcaption", "", el("strong", "", `${letter}${key + 1}`), ` ${label} = ${key}`));
       const pair = el("div", "multiple-grids");
       multiples.grids.forEach(([title, indexField, valueField, nullField], g) => {
         if (g) pair.append(el("span", "op", "\u00b7"));

@@ -28,6 +28,9 @@ const OPERATOR_TITLES = {
 export const WINDOW_ROWS = 16;
 // The row of grids fits the stage by shrinking cells down to this size, then scrolls sideways.
 const MIN_CELL = 18;
+// On a wide stage the cells grow, up to this factor and this size.
+const MAX_GROWTH = 1.5;
+const MAX_CELL = 44;
 
 // A cell's size (px) from the larger side of its grid, before the row is fitted to the stage.
 function cellSize(rows, cols) {
@@ -147,19 +150,20 @@ function setSize(d, px) {
   if (d.windowBox) d.windowBox.style.maxHeight = `${(WINDOW_ROWS + 1) * (px + gapOf(px)) + 4}px`;
 }
 
-// Scales the row's cells down (each grid's in proportion to its size, none below MIN_CELL) until
-// the row is no wider than the stage; a row that still does not fit scrolls sideways rather
-// than wrapping, so the operators and the result stay beside the operands.
+// Scales the row's cells (each grid's in proportion to its size) so that the row fills the
+// stage: down until it is no wider (none below MIN_CELL: a row that still does not fit scrolls
+// sideways rather than wrapping, so the operators and the result stay beside the operands), or
+// up, on a wide screen, to at most MAX_GROWTH times and MAX_CELL, so the numbers get room.
 function fitRow(stage, row, sized) {
   const avail = stage.clientWidth - 4;
   const gaps = () => row.offsetWidth - [...row.children].reduce((s, u) => s + u.offsetWidth, 0);
-  if (row.offsetWidth <= avail) return;
   for (const d of sized) {
     const caption = d.box.querySelector("figcaption");
     d.floor = caption ? parseFloat(getComputedStyle(caption).minWidth) || 0 : 0; // the caption's least width
     d.extra = d.el.offsetWidth - d.grid.cols * (d.px + gapOf(d.px)); // row labels, if any
   }
-  const cellAt = (d, k) => Math.max(Math.min(MIN_CELL, d.base), Math.round(d.base * k));
+  const cellAt = (d, k) => (k >= 1 ? Math.max(d.base, Math.min(MAX_CELL, Math.round(d.base * k)))
+    : Math.max(Math.min(MIN_CELL, d.base), Math.round(d.base * k)));
   const widthAt = (d, k) => Math.max(d.floor, d.extra + d.grid.cols * (cellAt(d, k) + gapOf(cellAt(d, k))));
   const units = [...row.children].map((unit) => {
     const grids = sized.filter((d) => unit.contains(d.el));
@@ -169,11 +173,16 @@ function fitRow(stage, row, sized) {
   const between = gaps();
   const width = (k) => between + units.reduce((s, u) => s + u.fixed + u.widest(k), 0);
   let k = 1;
-  while (k > 0.2 && width(k) > avail) k -= 0.01;
+  if (width(1) <= avail) {
+    while (k < MAX_GROWTH && width(k + 0.02) <= avail - 8) k += 0.02;
+    if (k === 1) return;
+  } else {
+    while (k > 0.2 && width(k) > avail) k -= 0.01;
+  }
   for (let attempt = 0; attempt < 4; attempt++) {
     for (const d of sized) setSize(d, cellAt(d, k));
     if (row.offsetWidth <= avail || sized.every((d) => d.px <= MIN_CELL)) return;
-    k -= 0.03; // what the estimate missed (a caption that wraps differently): a little smaller
+    k = Math.min(k, 1) - 0.03; // what the estimate missed (a caption that wraps differently): a little smaller
   }
 }
 

@@ -199,6 +199,7 @@ const player = new Player(document, {
 const panel = new ProblemPanel($("problem-form"), {
   presetSelect: $("preset"), presetDescription: $("preset-description"),
   onChange: (problem) => {
+    status.showNotice([]); // the link's notice was about the link's problem
     state.problem = problem;
     state.edits = new Map();
     state.step = 0;
