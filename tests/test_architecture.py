@@ -176,6 +176,7 @@ OTHER_VALUE = {
     "x_shape": [1, 1, 3, 4], "w_shape": [1, 1, 2, 1], "values": "normal", "seed": 9,
     "stride": [1, 2], "padding": [0, 1], "dilation": [2, 1],
     "lr": 0.5, "weight_decay": 0.1, "loss": "mse", "target": [[1.0, 2.0], [3.0, 4.0]],
+    "groups": 2, "padding_mode": "reflect", "transposed": True, "output_padding": 1,
 }
 
 

@@ -47,6 +47,13 @@ def _name(problem_geo, what: str, ext: str) -> str:
             f"-s{g.stride[0]}{g.stride[1]}-p{g.padding[0]}{g.padding[1]}-d{g.dilation[0]}{g.dilation[1]}.{ext}")
 
 
+def _tensors(conv) -> tuple[str, ...]:
+    """TENSORS as this problem has them: no im2col for a transposed convolution, grad_x_pad where
+    the border copies x (padding modes)."""
+    names = tuple(n for n in TENSORS if not (conv.geo.transposed and n in ("cols", "w_mat")))
+    return names + (("grad_x_pad",) if conv.geo.kind == "conv_mode" else ())
+
+
 def _attachment(filename: str) -> dict:
     return {"content-disposition": f'attachment; filename="{filename}"'}
 
@@ -73,8 +80,11 @@ async def problem_npz(problem: ProblemBody, request: Request) -> Response:
 def _npz(problem: ProblemIn, request: Request) -> Response:
     entry = solved(problem, request)
     conv = entry.conv
-    arrays = {name: getattr(conv, name) for name in TENSORS if name not in entry.overflow}
+    arrays = {name: getattr(conv, name) for name in _tensors(conv) if name not in entry.overflow}
     arrays.update({k: np.asarray(getattr(conv.geo, k)) for k in ("stride", "padding", "dilation")})
+    # the settings of issue 9 where not the defaults (groups, pads, padding_mode, transposed, output_padding)
+    arrays.update({k: np.asarray(v) for k, v in conv.geo.as_dict().items()
+                   if k in ("groups", "pads", "padding_mode", "transposed", "output_padding")})
     if entry.overflow:
         arrays["overflow"] = np.array(entry.overflow)
     buf = io.BytesIO()
@@ -101,7 +111,7 @@ def _json(problem: ProblemIn, request: Request) -> Response:
         "problem": json_object({**{name: entry.tensor_json(name) for name in ARRAY_FIELDS}, **settings}),
         "geometry": dumps(entry.conv.geo.as_dict()),
         "tensors": json_object({name: b"null" if name in entry.overflow else entry.tensor_json(name)
-                                for name in TENSORS if name not in ARRAY_FIELDS}),
+                                for name in _tensors(entry.conv) if name not in ARRAY_FIELDS}),
     }
     if entry.overflow:
         body["overflow"] = dumps(list(entry.overflow))
@@ -211,7 +221,7 @@ def _code(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: i
                                    "edit")
             arrays[tensor][idx] = value
         conv = type(conv).from_arrays(arrays["x"], arrays["w"], arrays["b"], arrays["grad_out"],
-                                      stride=conv.geo.stride, padding=conv.geo.padding, dilation=conv.geo.dilation)
+                                      transposed=conv.geo.transposed, **conv.geo.hyper)
     explicit = {name for name in ARRAY_FIELDS if getattr(problem, name) is not None}
     return snippets(conv, phase, values=problem.values, seed=problem.seed, explicit=explicit, edits=edits, n=n, f=f, c=c)
 

@@ -19,7 +19,7 @@ ViewPhase = Literal[tuple(PHASES)]  # type: ignore[valid-type]
 # GeometryOut is Geometry.as_dict(): its fields are read from an example, so the schema cannot
 # drift from what is sent; only the descriptions are written here.
 _GEOMETRY_NOTES = {
-    "Hp": "Rows of x_pad: H + 2 ph.",
+    "Hp": "Rows of x_pad: H + top + bottom padding.",
     "Hg": "Rows of grad_out_pad: H + dh (KH - 1).",
     "remainder": "Rows / columns of x_pad that no window reads (stride remainder).",
     "grad_out_pad_margins": "Zeros added around the dilated grad_out (negative: cropped): top, bottom, left, right.",
@@ -31,6 +31,18 @@ GeometryOut = create_model(
     __doc__="Every size of the problem (names of docs/conventions.md).",
     **{name: (_TYPES[type(value)], Field(description=_GEOMETRY_NOTES.get(name)))
        for name, value in Geometry.from_shapes((1, 1, 1, 1), (1, 1, 1, 1)).as_dict().items()},
+    # present only where not the defaults (a plain convolution's geometry is as it always was)
+    groups=(Optional[int], Field(None, description="Groups of channels, when not 1.")),
+    pads=(Optional[list[int]], Field(None, description="[top, bottom, left, right] when the sides differ; padding "
+                                                       "is then [top, left], x's place in x_pad.")),
+    padding_mode=(Optional[str], Field(None, description="reflect, replicate or circular (absent: zeros).")),
+    kind=(Optional[str], Field(None, description="'conv_mode' (a border of copies: grad_x_pad, then the fold) or "
+                                                 "'transposed'; absent for a zero border.")),
+    transposed=(Optional[bool], Field(None, description="true for a transposed convolution: then Hp x Wp is x "
+                                                        "dilated by the stride and padded, Hg x Wg grad_out padded.")),
+    output_padding=(Optional[list[int]], Field(None, description="Transposed only.")),
+    x_pad_margins=(Optional[dict[str, int]], Field(None, description="Transposed only: zeros around the dilated x "
+                                                                     "(negative: cropped).")),
 )
 
 
@@ -58,6 +70,12 @@ class ConvResult(BaseModel):
     cols: Optional[Nested] = Field(None, description="im2col matrix, (N*Ho*Wo) x (C*KH*KW); omitted with im2col=false.")
     w_mat: Optional[Nested] = Field(None, description="Kernel matrix, (C*KH*KW) x F; out unrolled = cols @ w_mat + b.")
     target: Optional[Nested] = Field(None, description="With loss 'mse' only: the target; grad_out = out - target.")
+    grad_x_pad: Optional[Nested] = Field(None, description=(
+        "Padding modes reflect / replicate / circular only: dL/d x_pad, N x C x Hp x Wp, the gather form's result; "
+        "the fold adds each border cell's value onto the x cell it copies, giving grad_x."))
+    x_pad_source: Optional[list] = Field(None, description=(
+        "Padding modes and transposed convolutions only: for each cell of x_pad (N x C x Hp x Wp), the index "
+        "[n, c, h, v] of the x cell whose value it holds, or null for a zero (padding or an inserted zero)."))
     overflow: Optional[list[str]] = Field(None, description="Present only when results overflow float64: their names "
                                           "(those fields are null; the finite ones are served).")
 

@@ -60,13 +60,20 @@ async def conv(
 
 def _conv(problem: ProblemIn, request: Request, im2col: bool) -> Response:
     entry = solved(problem, request)
+    geo = entry.conv.geo
     names = ["x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b",
-             "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot"] + (["cols", "w_mat"] if im2col else [])
+             "x_pad", "grad_out_pad", "grad_out_pad_mask", "w_rot"]
+    if im2col and not geo.transposed:  # a transposed convolution is shown as a correlation and a scatter
+        names += ["cols", "w_mat"]
+    if geo.kind == "conv_mode":
+        names.append("grad_x_pad")  # grad_x's first stage, before the fold
     if entry.conv.target is not None:
         names.append("target")  # loss "mse": grad_out = out - target
     # Overflow policy (README "Overflow"): the finite tensors are served, the others are null and named.
-    body = {"geometry": dumps(entry.conv.geo.as_dict()),
+    body = {"geometry": dumps(geo.as_dict()),
             **{name: b"null" if name in entry.overflow else entry.tensor_json(name) for name in names}}
+    if geo.kind != "conv":  # the border copies x's cells, or x_pad holds x among inserted zeros
+        body["x_pad_source"] = dumps(entry.conv.x_pad_source())
     overflow = [name for name in entry.overflow if name in names]  # of the tensors this answer holds
     if overflow:
         body["overflow"] = dumps(overflow)

@@ -64,7 +64,7 @@ def check_problem(x, w, b=None, grad_out=None, *, stride=1, padding=0, dilation=
     return x, w, b, grad_out, geo
 
 
-def check_update(w, b, grad_w, grad_b, *, lr, weight_decay):
+def check_update(w, b, grad_w, grad_b, *, lr, weight_decay, transposed=False):
     """Validate one SGD step (docs/conventions.md, "The update step").
 
     Returns ``(w, b, grad_w, grad_b, lr, weight_decay)``: ``w`` and ``grad_w`` (F, C, KH, KW),
@@ -80,7 +80,9 @@ def check_update(w, b, grad_w, grad_b, *, lr, weight_decay):
     if b is not None:
         b = as_float_array(b, "b", 1)
         grad_b = as_float_array(grad_b, "grad_b", 1)
-        if b.shape != (w.shape[0],) or grad_b.shape != b.shape:
+        # one per kernel, w.shape[0] of them; a transposed convolution's w (C, F/groups, ...) does not
+        # say its F, so there b and grad_b only have to agree
+        if grad_b.shape != b.shape or (not transposed and b.shape != (w.shape[0],)):
             raise ValueError(f"b and grad_b must have shape ({w.shape[0]},) (one per kernel), got shapes "
                              f"{b.shape} and {grad_b.shape}")
     return (w, b, grad_w, grad_b, *check_rates(lr=lr, weight_decay=weight_decay))

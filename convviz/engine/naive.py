@@ -202,14 +202,16 @@ def conv_transpose2d_backward(x, w, grad_out, *, stride=1, padding=0, output_pad
     return grad_x, grad_w, grad_b
 
 
-def sgd_update(w, b, grad_w, grad_b, *, lr=0.01, weight_decay=0.0):
+def sgd_update(w, b, grad_w, grad_b, *, lr=0.01, weight_decay=0.0, transposed=False):
     """One step of plain SGD with weight decay on the kernels, one cell at a time:
     ``w_new[f,c,p,q] = w[f,c,p,q] - lr * (grad_w[f,c,p,q] + weight_decay * w[f,c,p,q])`` and
     ``b_new[f] = b[f] - lr * grad_b[f]`` (the bias is not decayed).
 
     w, grad_w (F, C, KH, KW); b, grad_b (F,) or both None -> (w_new (F, C, KH, KW), b_new (F,) or None).
+    ``transposed``: w is a transposed convolution's (C, F/groups, KH, KW), b still (F,).
     """
-    w, b, grad_w, grad_b, lr, weight_decay = check_update(w, b, grad_w, grad_b, lr=lr, weight_decay=weight_decay)
+    w, b, grad_w, grad_b, lr, weight_decay = check_update(w, b, grad_w, grad_b, lr=lr, weight_decay=weight_decay,
+                                                          transposed=transposed)
     w_new = np.zeros(w.shape)
     for f, c, p, q in np.ndindex(*w.shape):
         w_new[f, c, p, q] = w[f, c, p, q] - lr * (grad_w[f, c, p, q] + weight_decay * w[f, c, p, q])

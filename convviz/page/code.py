@@ -150,7 +150,32 @@ def snippets(conv: Convolution, phase: str, *, values: str, seed: int, explicit:
 
 
 def _hyper(g) -> str:
-    return f"stride={g.stride}, padding={g.padding}, dilation={g.dilation}"
+    """The settings as keywords, the defaults of issue 9 (groups 1, zeros) left out."""
+    if g.transposed:
+        return (f"stride={g.stride}, padding={g.padding}, output_padding={g.output_padding}, groups={g.groups}, "
+                f"dilation={g.dilation}")
+    padding = tuple(g.padding) if len(g.padding_arg) == 2 else list(g.pads)
+    text = f"stride={g.stride}, padding={padding}, dilation={g.dilation}"
+    return text + (f", groups={g.groups}" if g.groups != 1 else "") + (
+        f", padding_mode={g.padding_mode!r}" if g.padding_mode != "zeros" else "")
+
+
+def _torch_forward(g) -> str:
+    """PyTorch's forward for ``g``: conv_transpose2d; conv2d; or F.pad in the mode (or on four
+    sides), then conv2d with no padding, as nn.Conv2d does for a padding mode."""
+    if g.transposed:
+        return f"F.conv_transpose2d(x, w, b, {_hyper(g)})"
+    groups = f", groups={g.groups}" if g.groups != 1 else ""
+    if g.padding_mode == "zeros" and len(g.padding_arg) == 2:
+        return f"F.conv2d(x, w, b, stride={g.stride}, padding={g.padding}, dilation={g.dilation}{groups})"
+    top, bottom, left, right = g.pads
+    mode = {"zeros": "constant"}.get(g.padding_mode, g.padding_mode)
+    return (f"F.conv2d(F.pad(x, ({left}, {right}, {top}, {bottom}), mode={mode!r}), w, b, stride={g.stride}, "
+            f"dilation={g.dilation}{groups})")
+
+
+def _kind(g) -> str:
+    return "conv_transpose2d" if g.transposed else "conv2d"
 
 
 def _header(phase: str, g, library: str) -> list[str]:
@@ -191,15 +216,25 @@ def _pytorch(tensors, g, viewed, select, phase, values, seed) -> str:
             if grad:
                 lines.append(f"{t.name}.requires_grad_()")
     lines += ["",
-              f"out = F.conv2d(x, w, b, {_hyper(g)})  # (N, F, Ho, Wo)",
+              f"out = {_torch_forward(g)}  # (N, F, Ho, Wo)",
               "out.backward(grad_out)  # dL/dx, dL/dw, dL/db for this grad_out = dL/d out",
               "grad_x, grad_w, grad_b = x.grad, w.grad, b.grad",
               "out = out.detach()"]
-    if viewed[0] == "cols":
+    if viewed[0] == "cols" and g.plain:
         lines += [f"# im2col: one row per window (n, i, j), one column per (c, p, q)",
                   f"cols = F.unfold(x.detach(), {(g.KH, g.KW)}, dilation={g.dilation}, padding={g.padding}, "
                   f"stride={g.stride}).transpose(1, 2).reshape(-1, {g.C * g.KH * g.KW})",
                   f"w_mat = w.detach().reshape({g.F}, -1).T  # the kernels as columns",
+                  "assert torch.allclose(cols @ w_mat + b.detach(), out.permute(0, 2, 3, 1).reshape(-1, out.shape[1]))"]
+    elif viewed[0] == "cols":  # a border of copies or uneven sides: pad first; groups: one block per group
+        top, bottom, left, right = g.pads
+        mode = {"zeros": "constant"}.get(g.padding_mode, g.padding_mode)
+        lines += [f"# im2col: one row per window (n, i, j), one column per (c, p, q)",
+                  f"x_pad = F.pad(x.detach(), ({left}, {right}, {top}, {bottom}), mode={mode!r})",
+                  f"cols = F.unfold(x_pad, {(g.KH, g.KW)}, dilation={g.dilation}, stride={g.stride})"
+                  f".transpose(1, 2).reshape(-1, {g.C * g.KH * g.KW})",
+                  f"w_mat = torch.block_diag(*[w.detach()[k * {g.Fg}:(k + 1) * {g.Fg}].reshape({g.Fg}, -1).T "
+                  f"for k in range({g.groups})])  # one block per group",
                   "assert torch.allclose(cols @ w_mat + b.detach(), out.permute(0, 2, 3, 1).reshape(-1, out.shape[1]))"]
     lines += ["torch.set_printoptions(precision=4, sci_mode=False)"] + _prints(viewed, select)
     return "\n".join(lines) + "\n"
@@ -221,16 +256,19 @@ def _numpy(tensors, g, viewed, select, phase, values, seed) -> str:
             lines.append(f"{t.name} = generate({t.actual.shape}, {k}){note}")
             lines += [f"{t.name}[{', '.join(map(str, idx))}] = {v!r}  # typed on the page" for idx, v in t.edits]
     lines += ["",
-              f"out = convviz.conv2d(x, w, b, {_hyper(g)})  # (N, F, Ho, Wo)",
-              f"grad_x, grad_w, grad_b = convviz.conv2d_backward(x, w, grad_out, {_hyper(g)})"]
+              f"out = convviz.{_kind(g)}(x, w, b, {_hyper(g)})  # (N, F, Ho, Wo)",
+              f"grad_x, grad_w, grad_b = convviz.{_kind(g)}_backward(x, w, grad_out, {_hyper(g)})"]
     if viewed[0] == "cols":
-        (ph, pw), (sh, sw), (dh, dw) = g.padding, g.stride, g.dilation
+        (top, bottom, left, right), (sh, sw), (dh, dw) = g.pads, g.stride, g.dilation
+        mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[g.padding_mode]
         lines += ["# im2col: one row per window (n, i, j), one column per (c, p, q)",
-                  f"x_pad = np.pad(x, ((0, 0), (0, 0), ({ph}, {ph}), ({pw}, {pw})))",
+                  f"x_pad = np.pad(x, ((0, 0), (0, 0), ({top}, {bottom}), ({left}, {right}))"
+                  + (f", mode={mode!r})" if mode != "constant" else ")"),
                   f"windows = np.lib.stride_tricks.sliding_window_view(x_pad, ({g.span_h}, {g.span_w}), axis=(2, 3))"
                   f"[:, :, ::{sh}, ::{sw}, ::{dh}, ::{dw}]  # (N, C, Ho, Wo, KH, KW)",
                   f"cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, {g.C * g.KH * g.KW})",
-                  f"w_mat = w.reshape({g.F}, -1).T  # the kernels as columns",
+                  (f"w_mat = w.reshape({g.F}, -1).T  # the kernels as columns" if g.groups == 1 else
+                   f"w_mat = convviz.engine.kernel_matrix(w, {g.groups})  # one block per group"),
                   "assert np.allclose(cols @ w_mat + b, out.transpose(0, 2, 3, 1).reshape(-1, out.shape[1]))"]
     lines += ["np.set_printoptions(precision=4, suppress=True)"] + _prints(viewed, select)
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 
 from ..trace import PHASES, Convolution, Trace
-from ..trace.convolution import RESULTS
+from ..trace.convolution import CHECKED_RESULTS
 from .errors import ProblemError
 from .jsonl import StepWriter, array_json, select_fields
 from .model import ProblemIn
@@ -63,7 +63,7 @@ class Solved:
     def overflowing(self, names) -> list[str]:
         """Which of ``names`` are results that overflow float64, computing those not yet computed."""
         for name in names:
-            if name in RESULTS and name not in self._overflows:
+            if name in self.conv.results and name not in self._overflows:
                 self._overflows[name] = bool(self.conv.overflowing((name,)))
                 if not self._overflows[name]:
                     getattr(self.conv, name).flags.writeable = False
@@ -72,7 +72,7 @@ class Solved:
     @property
     def overflow(self) -> tuple[str, ...]:
         """The results that overflow float64: named, and refused only where needed (computes them all)."""
-        return tuple(self.overflowing(RESULTS))
+        return tuple(self.overflowing(self.conv.results))
 
     def require(self, names, what: str) -> None:
         """Raise ``ProblemError`` (overflow) if any tensor of ``names`` overflowed: ``what`` (e.g.
@@ -80,7 +80,7 @@ class Solved:
         bad = self.overflowing(names)
         if not bad:
             return
-        finite = [r for r in RESULTS if r not in self.overflow]
+        finite = [r for r in self.conv.results if r not in self.overflow]
         served = [p for p in PHASES if not set(_needs(p)) & set(self.overflow)]
         raise ProblemError("overflow", (
             f"{' and '.join(bad)} {'overflows' if len(bad) == 1 else 'overflow'} float64 (largest finite value "
@@ -124,7 +124,7 @@ class Solved:
 def _needs(phase: str) -> tuple[str, ...]:
     """The results a phase shows: its result tensor and the results among its tensors."""
     entry = PHASES[phase]
-    return tuple(r for r in RESULTS if r == entry.result or r in entry.tensors)
+    return tuple(r for r in CHECKED_RESULTS if r == entry.result or r in entry.tensors)
 
 
 class SolvedCache:

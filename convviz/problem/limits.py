@@ -75,7 +75,12 @@ def engine_arrays(geo) -> dict[str, tuple[int, ...]]:
     (tests/test_audit.py) runs the engine under tracemalloc and fails if it ever allocates more
     than this accounts for.
     """
+    if geo.transposed:  # the engine runs its dual convolution (its forward is the dual's grad_x)
+        return {"x": geo.x_shape, "w": geo.w_shape, "out": geo.out_shape,
+                "x_pad (x dilated by the stride and padded)": geo.x_pad_shape, "grad_out_pad": geo.grad_out_pad_shape,
+                **{f"{name} of the dual convolution": shape for name, shape in engine_arrays(geo.dual).items()}}
     sh, sw = geo.stride
+    rows, cols = getattr(geo, geo.gather_result + "_shape")[2:]
     return {
         "x": geo.x_shape,
         "w": geo.w_shape,
@@ -84,6 +89,6 @@ def engine_arrays(geo) -> dict[str, tuple[int, ...]]:
         "grad_out_pad": geo.grad_out_pad_shape,
         "grad_out dilated by the stride": (geo.N, geo.F, (geo.Ho - 1) * sh + 1, (geo.Wo - 1) * sw + 1),
         "the im2col matrix cols (N*Ho*Wo x C*KH*KW), built for out and grad_w even when not shown": geo.cols_shape,
-        "the windows of grad_out_pad (N*H*W x F*KH*KW) that grad_x gathers": (geo.N * geo.H * geo.W,
-                                                                               geo.F * geo.KH * geo.KW),
+        "the windows of grad_out_pad (N*H*W x F*KH*KW) that grad_x gathers": (geo.N * rows * cols,
+                                                                               geo.Fg * geo.KH * geo.KW),
     }

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from ..engine import PADDING_MODES
 from ..trace import LOSSES, VALUE_KINDS
 
 ValueKind = Literal[VALUE_KINDS]  # type: ignore[valid-type]
 Loss = Literal[LOSSES]  # type: ignore[valid-type]
+PaddingMode = Literal[PADDING_MODES]  # type: ignore[valid-type]
 
 
 def _nested(rank_note: str) -> dict:
@@ -27,6 +29,8 @@ def _nested(rank_note: str) -> dict:
 
 TensorIn = Annotated[Any, Field(json_schema_extra=_nested("4-D, or a 2-D matrix for a single sample and channel"))]
 IntPair = Union[StrictInt, Annotated[list[StrictInt], Field(min_length=2, max_length=2)]]
+# an int, [vertical, horizontal], [top, bottom, left, right], or PyTorch's strings
+PaddingIn = Union[StrictInt, Annotated[list[StrictInt], Field(min_length=2, max_length=4)], Literal["same", "valid"]]
 
 
 class ProblemIn(BaseModel):
@@ -66,8 +70,24 @@ class ProblemIn(BaseModel):
     )
     seed: Annotated[StrictInt, Field(ge=0, le=2**32 - 1)] = Field(0, description="Seed of the generated values.")
     stride: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
-    padding: IntPair = Field(0, description="An integer >= 0 or [vertical, horizontal], at most 2**31 - 1.")
+    padding: PaddingIn = Field(0, description=(
+        "An integer >= 0 (every side), [vertical, horizontal], [top, bottom, left, right], 'same' (out as large as "
+        "x; stride 1 only; an odd total puts the extra row / column at the bottom / right, as PyTorch) or 'valid' "
+        "(none); each at most 2**31 - 1. A transposed convolution takes an integer or a pair."))
     dilation: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
+    groups: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] = Field(
+        1, description="Groups of channels (PyTorch's groups): C and F must be multiples; w is F x C/groups x KH x KW "
+        "(transposed: C x F/groups x KH x KW). groups = C is a depthwise convolution.")
+    padding_mode: PaddingMode = Field(
+        "zeros", description="What the border of x_pad holds: zeros, or copies of x's cells ('reflect' without "
+        "repeating the edge, needing padding < the input size; 'replicate'; 'circular', padding <= the input size), "
+        "as nn.Conv2d's padding_mode. Not for a transposed convolution.")
+    transposed: StrictBool = Field(
+        False, description="A transposed convolution (ConvTranspose2d): w is C x F/groups x KH x KW and out has "
+        "(H - 1) * stride - 2 * padding + dilation * (KH - 1) + output_padding + 1 rows (likewise columns).")
+    output_padding: IntPair = Field(
+        0, description="Transposed only: extra rows / columns at the bottom / right of out, an integer or "
+        "[vertical, horizontal], each smaller than the stride or the dilation on its axis.")
     # the update step and where grad_out comes from (docs/conventions.md, "The update step", "grad_out")
     lr: Annotated[float, Field(ge=0, strict=True)] = Field(
         0.01, description="Learning rate of the update step: w_new = w - lr * (grad_w + weight_decay * w), "

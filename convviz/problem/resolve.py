@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import Geometry
+from ..engine import Geometry, geometry_of
 from ..engine.checks import as_float_array
 from ..trace import Convolution, Trace, generate_arrays
 from .cache import ARRAY_FIELDS, Solved, SolvedCache, problem_key
@@ -144,10 +144,11 @@ MAX_HYPER = 2**31 - 1
 def check_geometry(geo: Geometry, limits: Limits) -> None:
     """Refuse a problem whose tensors or work exceed ``limits``; shapes only, nothing allocated.
     Every array the engine allocates counts (``engine_arrays``), whatever the request shows."""
-    for name in ("stride", "padding", "dilation"):
-        value = getattr(geo, name)
+    for name in ("stride", "pads" if not geo.transposed else "padding", "dilation", "output_padding"):
+        value = getattr(geo, name, (0,))
         if max(value) > MAX_HYPER:
-            raise _invalid(f"{name} must be at most {MAX_HYPER:,} on each axis, got {list(value)}", name)
+            field = "padding" if name == "pads" else name
+            raise _invalid(f"{field} must be at most {MAX_HYPER:,} on each side, got {list(value)}", field)
     for name, shape in engine_arrays(geo).items():
         _check_size(name, shape, limits)
     if geo.macs > limits.max_macs:
@@ -161,7 +162,7 @@ def resolve(problem: ProblemIn, limits: Limits) -> Convolution:
 
     A result that overflows float64 is not an error here: ``Solved`` names it, and only what
     needs it is refused (the overflow policy, README "Overflow")."""
-    hyper = {"stride": problem.stride, "padding": problem.padding, "dilation": problem.dilation}
+    hyper = _hyper(problem)
     for name in ("x", "w"):
         given, shape = getattr(problem, name), getattr(problem, name + "_shape")
         if given is None and shape is None:
@@ -176,7 +177,7 @@ def resolve(problem: ProblemIn, limits: Limits) -> Convolution:
     x_shape = explicit["x"].shape if "x" in explicit else _shape4(problem.x_shape, "x_shape")
     w_shape = explicit["w"].shape if "w" in explicit else _shape4(problem.w_shape, "w_shape")
     try:
-        geo = Geometry.from_shapes(x_shape, w_shape, **hyper)
+        geo = geometry_of(x_shape, w_shape, **hyper)
     except ValueError as exc:
         message = str(exc)
         if "input channels" in message:  # it shows 4-D shapes: say which were sent 2-D
@@ -198,11 +199,27 @@ def resolve(problem: ProblemIn, limits: Limits) -> Convolution:
     else:
         arrays = {**generate_arrays(geo, problem.values, problem.seed), **explicit}
     try:  # validation only: a ValueError here is about the request
-        conv = Convolution.from_arrays(arrays["x"], arrays["w"], arrays.get("b"), **hyper,
-                                       **_grad_out_and_update(problem, arrays, explicit))
+        conv = Convolution.from_arrays(arrays["x"], arrays["w"], arrays.get("b"), **geo.hyper,
+                                       transposed=geo.transposed, **_grad_out_and_update(problem, arrays, explicit))
     except ValueError as exc:
         raise _invalid(str(exc)) from None
     return conv
+
+
+def _hyper(problem: ProblemIn) -> dict:
+    """The settings of the convolution (``geometry_of``'s keywords), with the combinations that
+    belong to the other kind of convolution refused."""
+    hyper = {"stride": problem.stride, "padding": problem.padding, "dilation": problem.dilation,
+             "groups": problem.groups}
+    if problem.transposed:
+        if problem.padding_mode != "zeros":
+            raise _invalid(f"a transposed convolution pads with zeros only (as PyTorch's ConvTranspose2d), got "
+                           f"padding_mode {problem.padding_mode!r}; allowed: 'zeros'", "padding_mode")
+        return {**hyper, "transposed": True, "output_padding": problem.output_padding}
+    if problem.output_padding not in (0, [0, 0]):
+        raise _invalid(f"output_padding is for a transposed convolution (transposed: true), got output_padding "
+                       f"{problem.output_padding} with transposed false; allowed: 0", "output_padding")
+    return {**hyper, "padding_mode": problem.padding_mode}
 
 
 def _grad_out_and_update(problem: ProblemIn, arrays: dict, explicit: dict) -> dict:

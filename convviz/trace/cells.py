@@ -67,12 +67,12 @@ def _stack(*axes) -> np.ndarray:
 
 
 def _x_pad_fields(target: str) -> Callable:
-    """``x_pad`` (its index), ``target`` (the x / grad_x cell it stands for; null on padding)
-    and, for the forward reading, ``x_value``."""
+    """``x_pad`` (its index), ``target`` (the x / grad_x cell whose value it holds: a copy on the
+    border of a padding mode; null on a zero) and, for the forward reading, ``x_value``."""
 
     def fields(conv: Convolution, flat: np.ndarray) -> list[Field]:
         n, c, hp, wp = _index(conv, "x_pad", flat)
-        inside, h, v = conv.geo.x_pad_to_x(hp, wp)
+        inside, h, v = conv.geo.x_pad_source(hp, wp)
         out = [Field("x_pad", _stack(n, c, hp, wp)), Field(target, _stack(n, c, h, v), inside)]
         if target == "x":
             out.append(Field("x_value", value=_value(conv, "x_pad", flat)))
