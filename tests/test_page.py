@@ -172,7 +172,12 @@ def test_worked_example_every_phase_draws_links_and_is_saved(page):
         if phase != "grad_b":  # (grad_b of one kernel has a single step)
             page.locator("#fwd").click()  # one step in: a window is outlined
             wait_until(page, "new URLSearchParams(location.search).get('step') === '1'")
+        hover = {"forward": ("x_pad", "0,0,1,1"), "grad_x": ("grad_out_pad", "0,0,1,1")}.get(phase)
+        if hover:  # the README's pictures show the pairing of a hovered cell
+            cell(page, *hover).hover()
+        page.wait_for_timeout(300)  # the window's frame has slid to the step
         page.screenshot(path=str(SHOTS / f"{phase}.png"), full_page=True)
+        page.mouse.move(1, 1)
     switch_phase(page, "grad_x")
     page.locator("#scatter").check()
     wait_until(page, "new URLSearchParams(location.search).get('scatter') === '1'")

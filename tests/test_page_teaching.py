@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from page_helpers import CHANNELS, DILATED, STRIDED_PADDED, WORKED, Geo, key
-from test_page import browser, cell, feeds, open_page, page, switch_phase, url_params, wait_ready, wait_until  # noqa: F401
+from test_page import (SHOTS, browser, cell, feeds, open_page, page, switch_phase, url_params,  # noqa: F401
+                       wait_ready, wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -392,6 +393,10 @@ def test_all_channels_at_once(page, live_server):
         expect = sum(go[0][k][ii][jj] * w[k][0][pp][qq] for ii, jj, pp, qq in product(range(g.Ho), range(g.Wo), range(g.KH), range(g.KW))
                      if ii + pp - g.ph == 0 and jj + qq - g.pw == 0)
         assert float(figures.nth(k).locator(".multiple-sum strong").inner_text().replace(MINUS, "-")) == pytest.approx(expect)
+    switch_phase(page, "forward")
+    cell(page, "x_pad", "0,0,1,2").hover()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "channels_all.png"), full_page=True)
     switch_phase(page, "grad_w")
     assert figures.count() == g.N
     # one channel: no option
@@ -452,6 +457,8 @@ def test_the_update_step(page):
     assert page.locator(".bias-update").inner_text().replace("\n", "").startswith(
         f"b\u20321 = b1 {MINUS} lr\u00b7Db1 = 2 {MINUS} 0.1\u00b77 = 1.3")
     assert page.locator('input[name="lr"]').input_value() == "0.1"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "update.png"), full_page=True)
     # each new value is linked to its old value and its gradient
     cell(page, "w_new", "0,0,1,0").hover()
     assert feeds(page) == {("w", "0,0,1,0"), ("grad_w", "0,0,1,0")}

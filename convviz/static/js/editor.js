@@ -16,7 +16,10 @@ export function editTarget(cell) {
 }
 
 export class CellEditor {
-  constructor(stage, box, { onCommit }) {
+  // canEdit(target): whether that input cell can take a typed value now (a grad_out that a loss
+  // makes cannot).
+  constructor(stage, box, { onCommit, canEdit = () => true }) {
+    this.canEdit = canEdit;
     this.box = box;
     this.input = box.querySelector("input");
     this.label = box.querySelector("#editor-label");
@@ -40,7 +43,7 @@ export class CellEditor {
 
   open(cell) {
     const target = editTarget(cell);
-    if (!target) return;
+    if (!target || !this.canEdit(target)) return;
     this.target = target;
     this.cell = cell;
     const [tensor, idx] = target.split("|");

@@ -210,6 +210,7 @@ const panel = new ProblemPanel($("problem-form"), {
 });
 new CellEditor(stage, $("editor"), {
   onCommit: (cell, value) => { state.edits.set(cell, value); panel.markPreset(null); load(); },
+  canEdit: (target) => !(target.startsWith("grad_out|") && state.problem.loss !== "none"),
 });
 $("clear-edits").addEventListener("click", () => { state.edits = new Map(); load(); });
 const slices = new SlicePanel({
