@@ -207,3 +207,40 @@ def test_exports_of_the_new_settings(client):
             assert arrays["transposed"] and arrays["output_padding"].tolist() == [1, 1]
         else:
             assert str(arrays["padding_mode"]) == body["padding_mode"]
+
+
+MEMORY_CASES = [
+    ((2, 8, 16, 16), (8, 1, 3, 3), {"groups": 8, "padding": 1}),
+    ((1, 4, 12, 12), (4, 4, 3, 3), {"padding": [2, 1, 0, 2], "padding_mode": "reflect"}),
+    ((1, 6, 10, 10), (6, 3, 5, 5), {"groups": 2, "padding": 4, "padding_mode": "circular", "stride": 2}),
+    ((1, 4, 6, 6), (4, 2, 3, 3), {"transposed": True, "stride": 3, "padding": 1, "output_padding": 2, "groups": 2}),
+    ((1, 2, 3, 3), (2, 1, 3, 3), {"transposed": True, "stride": 1, "dilation": 3, "output_padding": 2}),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, hyper", MEMORY_CASES)
+def test_the_engine_allocates_no_more_than_the_arrays_counted_in_every_configuration(x_shape, w_shape, hyper):
+    """As tests/test_audit.py for the plain case: solving (every result and artifact) stays within a
+    few times what ``engine_arrays`` counts, so the limits checked on shapes bound the memory."""
+    import tracemalloc
+
+    from convviz.engine import geometry_of
+    from convviz.problem.limits import engine_arrays
+    from convviz.trace import Convolution, generate_arrays
+
+    geo = geometry_of(x_shape, w_shape, **hyper)
+    counted = sum(8 * int(np.prod(shape)) for shape in engine_arrays(geo).values())
+    arrays = generate_arrays(geo, "normal", 0)
+    names = ["out", "grad_x", "grad_w", "grad_b", "x_pad", "grad_out_pad", "w_rot"]
+    names += [] if geo.transposed else ["cols", "w_mat"]
+    names += ["grad_x_pad"] if geo.kind == "conv_mode" else []
+    tracemalloc.start()
+    try:
+        conv = Convolution.from_arrays(arrays["x"], arrays["w"], arrays["b"], arrays["grad_out"],
+                                       transposed=geo.transposed, **geo.hyper)
+        for name in names:
+            getattr(conv, name)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 4 * counted + 256 * 1024, (peak, counted)
