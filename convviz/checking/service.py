@@ -35,7 +35,9 @@ class CheckIn(ProblemIn):
         {"x_shape": [1, 1, 3, 3], "w_shape": [1, 1, 2, 2], "values": "integers", "seed": 37,
          "submitted": {"grad_x": [[-3, 0, 3], [-8, 6, 8], [3, 8, 4]]}}]})
 
-    submitted: SubmittedIn = Field(description="The learner's out / grad_x / grad_w / grad_b; at least one.")
+    # Optional in the schema so that a bad problem is reported first, as on every endpoint; a
+    # request without any submitted tensor is refused once the problem is known to be good.
+    submitted: Optional[SubmittedIn] = Field(None, description="The learner's out / grad_x / grad_w / grad_b; at least one.")
     rtol: Annotated[float, Field(ge=0, le=1)] = Field(1e-6, description="Relative tolerance.")
     atol: Annotated[float, Field(ge=0)] = Field(1e-9, description="Absolute tolerance.")
 
@@ -56,12 +58,14 @@ def _submitted_array(name: str, value, shape: tuple[int, ...], limits: Limits) -
 
 def check_request(body: CheckIn, limits: Limits, cache: SolvedCache | None = None) -> dict:
     """Solve ``body``'s problem and judge its submitted arrays. -> ``check_arrays``'s answer."""
-    given = {name: getattr(body.submitted, name) for name in TENSORS if getattr(body.submitted, name) is not None}
-    if not given:
-        raise ProblemError("invalid_problem", "submitted must hold at least one of out, grad_x, grad_w, grad_b; "
-                           "got none", field="submitted")
     problem = ProblemIn(**body.model_dump(exclude={"submitted", "rtol", "atol"}, exclude_unset=True))
     conv = solve(problem, limits, cache).conv
+    submitted = body.submitted
+    given = {} if submitted is None else {
+        name: getattr(submitted, name) for name in TENSORS if getattr(submitted, name) is not None}
+    if not given:
+        raise ProblemError("invalid_problem", "submitted must hold at least one of out, grad_x, grad_w, grad_b; "
+                           f"got {'none' if submitted is None else 'an empty object'}", field="submitted")
     geo = conv.geo
     shapes = {"out": geo.out_shape, "grad_x": geo.x_shape, "grad_w": geo.w_shape, "grad_b": geo.b_shape}
     arrays = {name: _submitted_array(name, value, shapes[name], limits) for name, value in given.items()}
