@@ -634,9 +634,11 @@ def test_each_formulation_matches_the_reference(monkeypatch, kind, prob):
     ((8, 16, 28, 28), (32, 16, 5, 5), dict(stride=2, padding=2), "rows"),  # the strided layer: col2im on phase planes
     ((2, 3, 8, 8), (4, 3, 2, 2), dict(stride=2), "rows"),
     ((2, 3, 28, 28), (4, 3, 5, 5), dict(stride=(3, 2), padding=2, dilation=(2, 1)), "rows"),
-    ((2, 3, 4, 4), (4, 3, 3, 3), dict(padding=1), "windows"),  # narrow: 2 of 6 columns thrown away
-    ((2, 3, 5, 5), (4, 3, 3, 3), dict(stride=2), "windows"),  # 1 of 3
-    ((1, 1, 3, 3), (1, 1, 2, 2), dict(), "windows"),
+    ((2, 3, 4, 4), (4, 3, 3, 3), dict(padding=1), "rows"),  # 2 of 6 columns thrown away
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(stride=2), "rows"),  # 1 of 3
+    ((1, 1, 3, 3), (1, 1, 2, 2), dict(), "rows"),
+    ((2, 3, 1, 1), (4, 3, 3, 3), dict(padding=1), "windows"),  # narrow: 2 of 3 columns thrown away
+    ((2, 3, 6, 2), (4, 3, 1, 5), dict(padding=(0, 2), stride=(2, 1)), "windows"),  # 4 of 6
 ])
 def test_formulation_per_shape_and_against_naive(x_shape, w_shape, hp, kind):
     geo = Geometry.from_shapes(x_shape, w_shape, **hp)
