@@ -395,7 +395,10 @@ def test_presets_are_problems_the_server_solves(api):
     assert "worked" in names and "tutorial_layer" in names
     for p in presets:
         assert p["title"] and p["description"]
-        if p["name"] != "tutorial_layer":  # solved in the tests above; too large to check by loops
+        # tutorial_layer: solved in the tests above, too large to check by loops; groups, padding modes,
+        # 'same' and transposed presets (issue 9): against torch in tests/test_configs_trace.py
+        issue_9 = set(p["problem"]) & {"groups", "padding_mode", "transposed"} or p["problem"].get("padding") == "same"
+        if p["name"] != "tutorial_layer" and not issue_9:
             res = conv(api, p["problem"], im2col="false")
             arr = arrays_of(res)
             pb = p["problem"]

@@ -118,13 +118,20 @@ def test_printing_a_trace_loads_no_router():
 # one registry ---------------------------------------------------------------------------------------
 def test_one_registry_feeds_traces_views_and_the_api():
     assert set(BUILDERS) == set(PHASES)
-    assert TRACE_PHASES == ("forward", "grad_x", "grad_x_scatter", "grad_w", "grad_b", "update")
+    assert TRACE_PHASES == ("forward", "grad_x", "grad_x_scatter", "grad_x_pad", "fold", "grad_w", "grad_b", "update",
+                            "transposed_forward", "transposed_scatter", "transposed_grad_x", "transposed_grad_w")
+    # a problem of each kind (issue 9): a zero border, a border of copies, a transposed convolution
+    bodies = {"conv": PRESETS["channels"]["problem"], "conv_mode": PRESETS["reflect"]["problem"],
+              "transposed": PRESETS["transposed_upsample"]["problem"]}
     with TestClient(create_app()) as client:
         served = client.get("/api/v1/phases").json()
         assert [e["name"] for e in served] == [p.name for p in PHASE_LIST]
         assert [e["name"] for e in served if e["traced"]] == list(TRACE_PHASES)
-        body = PRESETS["channels"]["problem"]
         for entry in served:
+            for kind in set(bodies) - set(entry["kinds"]):  # a phase that does not show a kind refuses it
+                refused = client.post(f"/api/v1/page/view/{entry['name']}", json=bodies[kind])
+                assert refused.status_code == 422 and "does not show" in refused.text, refused.text
+            body = bodies[entry["kinds"][0]]
             view = client.post(f"/api/v1/page/view/{entry['name']}", json=body)
             assert view.status_code == 200, view.text
             grids = {g["title"] for g in view.json()["grids"]}

@@ -95,7 +95,8 @@ def test_an_unknown_problem_names_the_presets():
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("phase", list(PHASES))
+# the phases of a convolution with a zero border; the others (issue 9) in tests/test_configs_trace.py
+@pytest.mark.parametrize("phase", [p for p in PHASES if "conv" in PHASES[p].kinds])
 def test_trace_serves_every_phase_of_the_registry(client, phase):
     done = run("trace", phase, "channels")
     assert done.returncode == 0, done.stderr

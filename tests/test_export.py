@@ -94,7 +94,8 @@ def test_overflowing_results_are_left_out_and_named(client):
 
 
 # trace ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("phase", list(PHASES))
+# the phases of a convolution with a zero border; the others (issue 9) in tests/test_configs_trace.py
+@pytest.mark.parametrize("phase", [p for p in PHASES if "conv" in PHASES[p].kinds])
 def test_trace_download_is_the_stream(client, phase):
     r = client.post(f"/api/v1/export/trace/{phase}.jsonl", json=MIXED)
     assert r.status_code == 200, r.text
@@ -155,7 +156,7 @@ def test_svg_draws_every_cell_as_text_with_the_steps_terms(client):
     assert "forward" in title and "x 1\u00d71\u00d73\u00d73" in title and "step 1 of 4" in title
 
 
-@pytest.mark.parametrize("phase", list(PHASES))
+@pytest.mark.parametrize("phase", [p for p in PHASES if "conv" in PHASES[p].kinds])
 def test_svg_of_every_phase_matches_the_page_view(client, phase):
     params = {"n": 1, "f": 2, "c": 1}
     view = client.post(f"/api/v1/page/view/{phase}", json=MIXED, params=params).json()

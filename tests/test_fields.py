@@ -22,7 +22,7 @@ from convviz.app import create_app
 from convviz.cli import main as cli_main
 from convviz.problem import Limits, ProblemError, ProblemIn, Solved, resolve
 from convviz.problem.jsonl import StepWriter, array_json, float_texts, select_fields
-from convviz.trace import TRACE_PHASES, Convolution, Trace
+from convviz.trace import PHASES, TRACE_PHASES, Convolution, Trace
 
 
 def bits(values) -> np.ndarray:
@@ -77,8 +77,15 @@ def test_array_json_is_the_nested_lists_json_dumps_wrote():
 # the writer against the records, every phase
 # --------------------------------------------------------------------------------------------
 
-def problem(values="normal", **hyper) -> Convolution:
+def problem(values="normal", phase=None, **hyper) -> Convolution:
+    """A problem the phase shows (issue 9: the fold's phases a border of copies, the transposed
+    ones a transposed convolution)."""
     body = {"x_shape": [2, 3, 6, 5], "w_shape": [2, 3, 3, 2], "values": values, "seed": 4, **hyper}
+    kinds = PHASES[phase].kinds if phase else ("conv",)
+    if "conv" not in kinds and "conv_mode" in kinds:
+        body["padding_mode"] = "reflect"
+    elif "conv" not in kinds:
+        body.update(transposed=True, w_shape=[3, 2, 3, 2])
     return resolve(ProblemIn.model_validate(body), Limits())
 
 
@@ -96,7 +103,7 @@ def same(a, b) -> bool:
 @pytest.mark.parametrize("phase", TRACE_PHASES)
 @pytest.mark.parametrize("values", ["normal", "integers"])
 def test_writer_text_is_the_records_as_json_dumps_writes_them(phase, values):
-    conv = problem(values, stride=[2, 1], padding=1)
+    conv = problem(values, phase, stride=[2, 1], padding=1)
     conv.x[0, 0, 0, 0] = -0.0  # a signed zero travels too
     trace = Trace(conv, phase)
     lines = [line for block in StepWriter(trace).json_lines(0, len(trace)) for line in block]
@@ -136,7 +143,7 @@ def test_fields_select_exactly_those_fields_in_canonical_order(spec):
 
 @pytest.mark.parametrize("phase", TRACE_PHASES)
 def test_every_allowed_field_alone_is_that_field_alone(phase):
-    trace = Trace(problem(padding=(1, 0), dilation=[1, 2]), phase)
+    trace = Trace(problem(phase=phase, padding=(1, 0), dilation=[1, 2]), phase)
     record = trace.steps(1, 2)[0]
     allowed = ["index", "at", "value", "terms"] + (["bias"] if "bias" in record else []) + \
         ["terms." + k for k in record["terms"][0]]

@@ -160,3 +160,5 @@ class PhaseOut(BaseModel):
     select: dict[str, int] = Field(description="Which axis of a step's `at` is the drawn sample n, kernel f, channel c.")
     tensors: list[str]
     steps_from: str
+    kinds: list[str] = Field(description="The kinds of problem the phase shows (geometry.kind; absent there: 'conv'): "
+                             "'conv' (a zero border), 'conv_mode' (a border of copies of x), 'transposed'.")

@@ -423,6 +423,11 @@ class Geometry:
         return (self.N * self.Ho * self.Wo, self.C * self.KH * self.KW)
 
     @property
+    def w_mat_shape(self) -> tuple[int, int]:
+        """The kernels as columns, (C*KH*KW, F): with groups, zeros outside each group's block."""
+        return (self.C * self.KH * self.KW, self.F)
+
+    @property
     def macs(self) -> int:
         """Multiply-adds of the forward pass (each backward product costs as many again)."""
         return self.N * self.F * self.Ho * self.Wo * self.Cg * self.KH * self.KW

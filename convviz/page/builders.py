@@ -38,8 +38,21 @@ def _x_pad(g: Geometry, n: int, c: int) -> GridPlan:
     return plane(g, "x_pad", (n, c), "x_pad", f"sample n={n}, channel c={c}; padding {g.padding[0]},{g.padding[1]}")
 
 
+def _w_lead(g: Geometry, f: int, c: int) -> tuple[int, int]:
+    """The plane of w (and of grad_w, w_new) that kernel f reads from input channel c: w[f, cg]
+    with cg c's place in f's group (groups = 1: c); transposed, w[c, fg]. The view keeps f in
+    c's group (view.py)."""
+    if g.transposed:
+        return (c, f - g.kernel_of(c, 0))
+    return (f, c - g.x_channel(f, 0))
+
+
 def _w(g: Geometry, f: int, c: int, note: str = "") -> GridPlan:
-    return plane(g, "w", (f, c), "w", f"kernel f={f}, channel c={c}{note}")
+    lead = _w_lead(g, f, c)
+    if g.transposed:
+        return plane(g, "w", lead, "w", f"input channel c={c} to output channel f={f}{note}")
+    where = f", its channel {lead[1]} in group {f // g.Fg}" if g.groups > 1 else ""
+    return plane(g, "w", lead, "w", f"kernel f={f}, channel c={c}{where}{note}")
 
 
 def _grad_out(g: Geometry, n: int, f: int, role: str = "source") -> GridPlan:
@@ -100,26 +113,33 @@ def link_forward(view):
 
 
 # grad_x (gather) ---------------------------------------------------------------------------------
-def plan_grad_x(g, n, f, c):
+def plan_grad_x(g, n, f, c, result: str = "grad_x"):
+    (wf, wc), fg = _w_lead(g, f, c), f - g.kernel_of(c, 0)
+    caption = (f"sample n={n}, channel c={c}" if result == "grad_x" else
+               f"sample n={n}, channel c={c}: dL/dx_pad, border included")
     return [_grad_out(g, n, f),
             plane(g, "grad_out_pad", (n, f), "grad_out_pad",
                   f"grad_out spread by stride {g.stride[0]},{g.stride[1]} and padded"),
             _w(g, f, c),
-            plane(g, "w_rot", (c, f), "w_rot", f"w[{f},{c}] rotated 180 degrees = w_rot[{c},{f}]"),
-            plane(g, "grad_x", (n, c), "grad_x", f"sample n={n}, channel c={c}", "result")]
+            plane(g, "w_rot", (c, fg), "w_rot", f"w[{wf},{wc}] rotated 180 degrees = w_rot[{c},{fg}]"),
+            plane(g, result, (n, c), result, caption, "result")]
+
+
+def plan_grad_x_pad(g, n, f, c):
+    return plan_grad_x(g, n, f, c, "grad_x_pad")
 
 
 def link_grad_x(view):
     g, n, f = view.geo, view.n, view.f
     _mark_result(view)
-    go, gp, wg, wr, gx = (view.grid(t) for t in ("grad_out", "grad_out_pad", "w", "w_rot", "grad_x"))
+    go, gp, wg, wr, gx = (view.grid(t) for t in ("grad_out", "grad_out_pad", "w", "w_rot", view.entry.result))
     gp.marks = grad_out_pad_marks(g)
     _, _, gu, gt = gp.index()
     real, gi, gj = g.grad_out_pad_to_grad_out(gu, gt)
     gp.twin = index_texts(real, np.full_like(gi, n), np.full_like(gi, f), gi, gj)
     rc, rf, rp, rq = wr.index()
     wr.twin = index_texts(np.ones(rp.shape, bool), *g.w_rot_to_w(rc, rf, rp, rq))
-    blk = _terms_of(view, "grad_x", gx.flat)
+    blk = _terms_of(view, view.phase, gx.flat)
     _, ff, u, t = np.unravel_index(blk.a, g.grad_out_pad_shape)
     real, _, _ = g.grad_out_pad_to_grad_out(u, t)
     inside, _, _ = g.grad_out_pad_to_dilated(u, t)
@@ -145,7 +165,7 @@ def link_grad_x_scatter(view):
     _mark_result(view)  # scatter step k spreads the k-th grad_out cell
     go, wg, gx = (view.grid(t) for t in ("grad_out", "w", "grad_x"))
     blk = _terms_of(view, "grad_x_scatter", go.flat)
-    keep = np.unravel_index(blk.b, g.w_shape)[1] == c
+    keep = np.unravel_index(blk.cells[2], g.x_pad_shape)[1] == c  # the terms that land on channel c
     n_, c_, hp, wp = np.unravel_index(blk.cells[2][keep], g.x_pad_shape)
     inside, h, v = g.x_pad_to_x(hp, wp)
     target = np.ravel_multi_index((n_, c_, np.clip(h, 0, g.H - 1), np.clip(v, 0, g.W - 1)), g.x_shape)
@@ -156,7 +176,7 @@ def link_grad_x_scatter(view):
 # grad_w ------------------------------------------------------------------------------------------
 def plan_grad_w(g, n, f, c):
     return [_x_pad(g, n, c), _grad_out(g, n, f),
-            plane(g, "grad_w", (f, c), "grad_w", f"kernel f={f}, channel c={c}", "result")]
+            plane(g, "grad_w", _w_lead(g, f, c), "grad_w", f"kernel f={f}, channel c={c}", "result")]
 
 
 def link_grad_w(view):
@@ -188,8 +208,9 @@ def link_grad_b(view):
 
 # update ------------------------------------------------------------------------------------------
 def plan_update(g, n, f, c):
-    return [_w(g, f, c), plane(g, "grad_w", (f, c), "grad_w", f"kernel f={f}, channel c={c}: dL/dw"),
-            plane(g, "w_new", (f, c), "w_new", f"kernel f={f}, channel c={c} after the step", "result"),
+    lead = _w_lead(g, f, c)
+    return [_w(g, f, c), plane(g, "grad_w", lead, "grad_w", f"kernel f={f}, channel c={c}: dL/dw"),
+            plane(g, "w_new", lead, "w_new", f"kernel f={f}, channel c={c} after the step", "result"),
             vector("b", g.F, "bias, one per kernel"), vector("grad_b", g.F, "dL/db"),
             vector("b_new", g.F, "bias after the step (not decayed)", "result")]
 
@@ -223,11 +244,18 @@ def plan_im2col(g, n, f, c):
     cols = GridPlan("cols", "cols", f"im2col of sample n={n}: one row per window (i, j), one column per (c, p, q)",
                     rows.size, columns.size, lambda: (rows[:, None] * K + columns[None, :]).ravel(),
                     row_labels=row_labels, col_labels=col_labels)
-    # w_mat (C*KH*KW x F): each cell is a cell of w, drawn as such
-    w_mat = GridPlan("w", "w_mat", "the kernels as columns: column f is w[f] unrolled", columns.size, g.F,
-                     lambda: np.ravel_multi_index((ff[None, :], cc[:, None], pp[:, None], qq[:, None]),
-                                                  g.w_shape).ravel(),
-                     row_labels=col_labels, col_labels=f_labels)
+    # w_mat (C*KH*KW x F): each cell is a cell of w, drawn as such; with groups, one block per group
+    # on the diagonal, zeros outside it (the cells of the w_mat tensor itself)
+    if g.groups == 1:
+        w_mat = GridPlan("w", "w_mat", "the kernels as columns: column f is w[f] unrolled", columns.size, g.F,
+                         lambda: np.ravel_multi_index((ff[None, :], cc[:, None], pp[:, None], qq[:, None]),
+                                                      g.w_shape).ravel(),
+                         row_labels=col_labels, col_labels=f_labels)
+    else:
+        w_mat = GridPlan("w_mat", "w_mat", f"the kernels as columns, one block per group ({g.groups} groups): column f "
+                         "holds w[f] in the rows of its group's channels, zeros elsewhere", columns.size, g.F,
+                         lambda: (columns[:, None] * g.F + ff[None, :]).ravel(), row_labels=col_labels,
+                         col_labels=f_labels)
     out = GridPlan("out", "out", "out unrolled = cols @ w_mat + b (row (i, j), column f)", ii.size, g.F,
                    lambda: np.ravel_multi_index((n, ff[None, :], ii[:, None], jj[:, None]), g.out_shape).ravel(),
                    "result", row_labels=row_labels, col_labels=f_labels)
@@ -247,19 +275,163 @@ def link_im2col(view):
     rn, ri, rj = np.unravel_index(rr, (g.N, g.Ho, g.Wo))
     kc, kp, kq = np.unravel_index(kk, (g.C, g.KH, g.KW))
     colsg.twin = x_twin(g, np.ravel_multi_index((rn, kc, *g.tap(ri, rj, kp, kq)), g.x_pad_shape))
+    if g.groups > 1:  # w_mat's cells outside their kernel's group are zeros of no weight
+        mr, mf = np.unravel_index(wm.flat, g.w_mat_shape)
+        mc = mr // (g.KH * g.KW)
+        wm.marks = np.where(mc // g.Cg == mf // g.Fg, "", "group").tolist()
+        wf, wcg, wp, wq = np.unravel_index(wm.flat, g.w_mat_shape)[1], mc % g.Cg, (mr // g.KW) % g.KH, mr % g.KW
+        wm.twin = index_texts(mc // g.Cg == mf // g.Fg, wf, wcg, wp, wq)
     out_flat = og.flat
     og.step = out_flat.tolist()  # forward step order
     blk = _terms_of(view, "forward", out_flat)
     _count_zeros(og, _x_pad_zeros(g, blk.a))
-    t_idx = np.arange(K)[None, :]  # term t of a forward step is column t of cols (c, p, q row-major)
     _, f_, i_, j_ = np.unravel_index(out_flat, g.out_shape)
+    # term (cg, p, q) of a forward step reads column (c*KH + p)*KW + q of cols, c its channel
+    # (groups = 1: term t is column t)
+    tcg, tp, tq = np.unravel_index(np.arange(g.Cg * g.KH * g.KW), (g.Cg, g.KH, g.KW))
+    t_idx = (g.x_channel(f_[:, None], tcg[None, :]) * g.KH + tp) * g.KW + tq
     r = (n * g.Ho + i_) * g.Wo + j_
     cols_of_term = r[:, None] * K + t_idx
     res = _result_ids(view, out_flat, blk.a.shape)
     drawn = np.isin(np.broadcast_to(t_idx, blk.a.shape), columns)
     x_ids = np.where(np.unravel_index(blk.a, g.x_pad_shape)[1] == c, xg.ids_of(blk.a), -1)
-    view.link(res[drawn], colsg.ids_of(cols_of_term[drawn]), x_ids[drawn], wm.ids_of(blk.b[drawn]))
+    w_cells = blk.b
+    if g.groups > 1:  # term (cg, p, q) of kernel f multiplies w_mat[(c*KH + p)*KW + q, f]
+        bf, bcg, bp, bq = np.unravel_index(blk.b, g.w_shape)
+        w_cells = ((g.x_channel(bf, bcg) * g.KH + bp) * g.KW + bq) * g.F + bf
+    view.link(res[drawn], colsg.ids_of(cols_of_term[drawn]), x_ids[drawn], wm.ids_of(w_cells[drawn]))
     view.link(og.ids_of(out_flat), bg.ids_of(f_))
+
+
+# fold (padding modes) -----------------------------------------------------------------------------
+def plan_fold(g, n, f, c):
+    return [plane(g, "grad_x_pad", (n, c), "grad_x_pad", f"sample n={n}, channel c={c}: dL/dx_pad (stage 1)"),
+            plane(g, "grad_x", (n, c), "grad_x", f"sample n={n}, channel c={c}: each cell collects its copies",
+                  "result"),
+            _x_pad(g, n, c)]
+
+
+def link_fold(view):
+    """Each grad_x cell with the grad_x_pad cells of its copies, and the x_pad cells (the copies
+    themselves) at the same places."""
+    g = view.geo
+    _mark_x_pad(view)
+    _mark_result(view)
+    gxp, gx, xg = (view.grid(t) for t in ("grad_x_pad", "grad_x", "x_pad"))
+    gxp.marks = view.grid("x_pad").marks
+    gxp.twin = xg.twin
+    blk = _terms_of(view, "fold", gx.flat)
+    real = blk.a < view.conv.grad_x_pad.size
+    cells = np.where(real, blk.a, 0)
+    res = _result_ids(view, gx.flat, blk.a.shape)
+    view.link(res[real], gxp.ids_of(cells[real]), xg.ids_of(cells[real]))  # x_pad and grad_x_pad share a shape
+    copies = real.sum(axis=1) - 1
+    if copies.max(initial=0) > 0:
+        view.notes.append(f"{int((copies > 0).sum())} of the {copies.size} cells of x shown have copies on the "
+                          f"border ({g.padding_mode}): their gradient adds up to {int(copies.max()) + 1} cells of "
+                          "grad_x_pad.")
+
+
+# transposed convolution ------------------------------------------------------------------------------
+def _transposed_x_pad(g, n, c):
+    return plane(g, "x_pad", (n, c), "x_pad", f"x spread by stride {g.stride[0]},{g.stride[1]} and padded by "
+                 f"dilation*(K-1) - padding: {g.x_pad_margins[0]} top, {g.x_pad_margins[1]} bottom")
+
+
+def plan_transposed_forward(g, n, f, c):
+    cg = c - g.x_channel(f, 0)
+    return [plane(g, "x", (n, c), "x", f"sample n={n}, channel c={c}"), _transposed_x_pad(g, n, c),
+            _w(g, f, c), plane(g, "w_rot", (f, cg), "w_rot", f"w[{c},{f - g.kernel_of(c, 0)}] rotated 180 degrees = "
+                                                             f"w_rot[{f},{cg}]"),
+            vector("b", g.F, "bias, one per output channel", column=True),
+            plane(g, "out", (n, f), "out", f"sample n={n}, output channel f={f}", "result")]
+
+
+def link_transposed_forward(view):
+    g, n, c, f = view.geo, view.n, view.c, view.f
+    _mark_result(view)
+    xg, xp, wg, wr, bg, og = (view.grid(t) for t in ("x", "x_pad", "w", "w_rot", "b", "out"))
+    xp.marks = x_pad_marks(g)
+    xp.twin = x_twin(g, xp.flat)
+    rf, rc, rp, rq = wr.index()
+    wr.twin = index_texts(np.ones(rp.shape, bool), *g.w_rot_to_w(rf, rc, rp, rq))
+    blk = _terms_of(view, "transposed_forward", og.flat)
+    _, cc, u, t = np.unravel_index(blk.a, g.x_pad_shape)
+    real, i, j = g.x_pad_to_x(u, t)
+    inside, _, _ = g.x_pad_to_dilated(u, t)
+    _count_zeros(og, {"margin": ~inside, "gap": inside & ~real})
+    keep = cc == c
+    real, i, j, a, b = real[keep], i[keep], j[keep], blk.a[keep], blk.b[keep]
+    x_ids = np.where(real, xg.ids_of(np.ravel_multi_index((n, c, i, j), g.x_shape)), -1)
+    w_ids = wg.ids_of(np.ravel_multi_index(g.w_rot_to_w(*np.unravel_index(b, g.w_rot_shape)), g.w_shape))
+    view.link(_result_ids(view, og.flat, keep.shape)[keep], xp.ids_of(a), x_ids, wr.ids_of(b), w_ids)
+    view.link(og.ids_of(og.flat), bg.ids_of(np.full(og.flat.size, f)))
+    view.notes.append("This forward pass is the grad_x of a convolution: the one whose input has out's size, with the "
+                      "same w, stride, padding, dilation and groups, for a grad_out of x.")
+
+
+def plan_transposed_scatter(g, n, f, c):
+    return [plane(g, "x", (n, c), "x", f"sample n={n}, channel c={c}: each cell stamps w[{c}] into out", "result"),
+            _w(g, f, c), plane(g, "out", (n, f), "out", f"sample n={n}, output channel f={f}")]
+
+
+def link_transposed_scatter(view):
+    g, f = view.geo, view.f
+    _mark_result(view)
+    xg, wg, og = (view.grid(t) for t in ("x", "w", "out"))
+    blk = _terms_of(view, "transposed_scatter", xg.flat)
+    n_, ff, u, t = np.unravel_index(blk.cells[2], g.grad_out_pad_shape)
+    keep = ff == f  # the stamps on the drawn output channel
+    inside, i, j = g.grad_out_pad_to_grad_out(u[keep], t[keep])
+    out_ids = np.where(inside, og.ids_of(np.ravel_multi_index((n_[keep], ff[keep], i, j), g.out_shape)), -1)
+    view.link(_result_ids(view, xg.flat, keep.shape)[keep], wg.ids_of(blk.b[keep]), out_ids)
+
+
+def plan_transposed_grad_x(g, n, f, c):
+    return [_grad_out(g, n, f),
+            plane(g, "grad_out_pad", (n, f), "grad_out_pad", f"grad_out in a border of {g.padding[0]},{g.padding[1]} "
+                  "zeros"),
+            _w(g, f, c), plane(g, "grad_x", (n, c), "grad_x", f"sample n={n}, channel c={c}", "result")]
+
+
+def link_transposed_grad_x(view):
+    g, n, f = view.geo, view.n, view.f
+    _mark_result(view)
+    go, gp, wg, gx = (view.grid(t) for t in ("grad_out", "grad_out_pad", "w", "grad_x"))
+    gp.marks = grad_out_pad_marks(g)
+    _, _, gu, gt = gp.index()
+    inside, gi, gj = g.grad_out_pad_to_grad_out(gu, gt)
+    gp.twin = index_texts(inside, np.full_like(gi, n), np.full_like(gi, f), gi, gj)
+    blk = _terms_of(view, "transposed_grad_x", gx.flat)
+    _, ff, u, t = np.unravel_index(blk.a, g.grad_out_pad_shape)
+    inside, _, _ = g.grad_out_pad_to_grad_out(u, t)
+    _count_zeros(gx, {"pad": ~inside})
+    keep = ff == f
+    inside, i, j = g.grad_out_pad_to_grad_out(u[keep], t[keep])
+    go_ids = np.where(inside, go.ids_of(np.ravel_multi_index((n, f, i, j), g.out_shape)), -1)
+    view.link(_result_ids(view, gx.flat, keep.shape)[keep], gp.ids_of(blk.a[keep]), go_ids, wg.ids_of(blk.b[keep]))
+    view.notes.append("This is the forward pass of the convolution whose grad_x the transposed forward is: grad_out "
+                      "read by windows that slide by the stride, times w as it is.")
+
+
+def plan_transposed_grad_w(g, n, f, c):
+    return [plane(g, "x", (n, c), "x", f"sample n={n}, channel c={c}"),
+            plane(g, "grad_out_pad", (n, f), "grad_out_pad", f"grad_out in a border of {g.padding[0]},{g.padding[1]} "
+                  "zeros"),
+            plane(g, "grad_w", _w_lead(g, f, c), "grad_w", f"input channel c={c} to output channel f={f}", "result")]
+
+
+def link_transposed_grad_w(view):
+    g, n = view.geo, view.n
+    _mark_result(view)
+    xg, gp, gw = (view.grid(t) for t in ("x", "grad_out_pad", "grad_w"))
+    gp.marks = grad_out_pad_marks(g)
+    blk = _terms_of(view, "transposed_grad_w", gw.flat)
+    _, _, u, t = np.unravel_index(blk.b, g.grad_out_pad_shape)
+    inside, _, _ = g.grad_out_pad_to_grad_out(u, t)
+    _count_zeros(gw, {"pad": ~inside})
+    keep = np.unravel_index(blk.a, g.x_shape)[0] == n
+    view.link(_result_ids(view, gw.flat, keep.shape)[keep], xg.ids_of(blk.a[keep]), gp.ids_of(blk.b[keep]))
 
 
 #: the view builder of every phase of the registry
@@ -267,10 +439,17 @@ BUILDERS: dict[str, Builder] = {
     "forward": Builder(plan_forward, link_forward),
     "grad_x": Builder(plan_grad_x, link_grad_x),
     "grad_x_scatter": Builder(plan_grad_x_scatter, link_grad_x_scatter, terms_shown=lambda g: g.KH * g.KW),
+    "grad_x_pad": Builder(plan_grad_x_pad, link_grad_x),
+    "fold": Builder(plan_fold, link_fold),
     "grad_w": Builder(plan_grad_w, link_grad_w),
     "grad_b": Builder(plan_grad_b, link_grad_b),
     "update": Builder(plan_update, link_update),
     "im2col": Builder(plan_im2col, link_im2col),
+    "transposed_forward": Builder(plan_transposed_forward, link_transposed_forward),
+    "transposed_scatter": Builder(plan_transposed_scatter, link_transposed_scatter,
+                                  terms_shown=lambda g: g.KH * g.KW),
+    "transposed_grad_x": Builder(plan_transposed_grad_x, link_transposed_grad_x),
+    "transposed_grad_w": Builder(plan_transposed_grad_w, link_transposed_grad_w),
 }
 
 if set(BUILDERS) != set(PHASES):  # a phase without a view (or a view without a phase) is a bug of ours

@@ -117,26 +117,35 @@ def index_texts(valid: np.ndarray, *axes: np.ndarray) -> list:
 
 
 def x_twin(geo: Geometry, x_pad_flat: np.ndarray) -> list:
-    """The x cell each x_pad cell holds (None on padding)."""
+    """The x cell each x_pad cell holds (a copy on the border of a padding mode; None on a zero)."""
     n, c, hp, wp = np.unravel_index(x_pad_flat, geo.x_pad_shape)
-    inside, h, v = geo.x_pad_to_x(hp, wp)
-    return index_texts(inside, n, c, h, v)
+    valid, h, v = geo.x_pad_source(hp, wp)
+    return index_texts(valid, n, c, h, v)
 
 
 def x_pad_marks(geo: Geometry) -> list[str]:
-    """pad: the zero ring (no cell of x); unread: every cell no window reads (the stride's
-    remainder, and rows / columns a stride larger than the window's taps steps over)."""
+    """pad: the zero ring (no cell of x); copy: a border cell that copies a cell of x (padding
+    modes); unread: every cell no window reads (the stride's remainder, and rows / columns a
+    stride larger than the window's taps steps over). Transposed: gap / margin, the zeros
+    inserted between x's cells and around them."""
     hp, wp = np.indices((geo.Hp, geo.Wp))
+    if geo.transposed:
+        real, _, _ = geo.x_pad_to_x(hp, wp)
+        inside, _, _ = geo.x_pad_to_dilated(hp, wp)
+        return np.where(real, "", np.where(inside, "gap", "margin")).ravel().tolist()
     inside, _, _ = geo.x_pad_to_x(hp, wp)
     rows, cols = geo.x_pad_read()
     unread = ~(rows[hp] & cols[wp])
-    return np.where(~inside, "pad", np.where(unread, "unread", "")).ravel().tolist()
+    border = "pad" if geo.padding_mode == "zeros" else "copy"
+    return np.where(~inside, border, np.where(unread, "unread", "")).ravel().tolist()
 
 
 def grad_out_pad_marks(geo: Geometry) -> list[str]:
     """margin: zeros padded around the dilated grad_out; gap: zeros inserted between rows /
-    columns (stride)."""
+    columns (stride). Transposed: pad, the border grad_out is padded with."""
     u, t = np.indices((geo.Hg, geo.Wg))
     real, _, _ = geo.grad_out_pad_to_grad_out(u, t)
+    if geo.transposed:
+        return np.where(real, "", "pad").ravel().tolist()
     inside, _, _ = geo.grad_out_pad_to_dilated(u, t)
     return np.where(real, "", np.where(inside, "gap", "margin")).ravel().tolist()

@@ -15,6 +15,7 @@ import numpy as np
 from ..engine import Geometry
 from ..problem import Limits, ProblemError, check_select
 from ..trace import Convolution, Trace, phase as registry_entry
+from ..trace.phases import check_applies
 from .builders import BUILDERS
 from .grids import Grid, GridPlan, plane
 
@@ -39,6 +40,14 @@ class View:
                  max_cells: int | None = None):
         self.entry = registry_entry(phase)
         check_select(conv.geo, n, f, c)
+        try:
+            check_applies(self.entry, conv.geo)
+        except ValueError as exc:
+            raise ProblemError("invalid_query", str(exc), param="phase") from None
+        if conv.geo.groups > 1 and f // conv.geo.Fg != c // conv.geo.Cg:
+            # kernel f sees only its group's channels: the drawn kernel moves into channel c's group,
+            # keeping its place there (the answer's "select" says which was drawn)
+            f = conv.geo.kernel_of(c, f % conv.geo.Fg)
         plans = plan(conv.geo, phase, n, f, c, conv.loss)
         cells = sum(p.size for p in plans)
         if max_cells is not None and cells > max_cells:
@@ -113,14 +122,15 @@ def scatter_steps(conv: Convolution, start: int, stop: int, n: int, c: int) -> l
     before = (np.arange(conv.grad_out.size) < start).reshape(g.out_shape)
     masked = np.where(before, conv.grad_out, 0.0)[n]  # (F, Ho, Wo)
     acc = np.zeros((g.Hp, g.Wp))
+    kernels, cg = slice(g.kernel_of(c, 0), g.kernel_of(c, 0) + g.Fg), c % g.Cg  # c's group (all kernels: groups 1)
     for p in range(g.KH):
         for q in range(g.KW):
-            acc[g.tap_slices(p, q)] += np.tensordot(conv.w[:, c, p, q], masked, axes=(0, 0))
+            acc[g.tap_slices(p, q)] += np.tensordot(conv.w[kernels, cg, p, q], masked[kernels], axes=(0, 0))
     trace = Trace(conv, "grad_x_scatter")
     steps = []
     for blk in trace.blocks(start, stop):
         for rec in trace.records(blk):
-            rec["terms"] = [t for t in rec["terms"] if t["w"][1] == c]  # the drawn channel's terms
+            rec["terms"] = [t for t in rec["terms"] if t["x_pad"][1] == c]  # the drawn channel's terms
             if rec["at"][0] == n:
                 for t in rec["terms"]:
                     acc[t["x_pad"][2], t["x_pad"][3]] += t["product"]

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 
 from ..trace import PHASES, Convolution, Trace
+from ..trace.phases import check_applies
 from ..trace.convolution import CHECKED_RESULTS
 from .errors import ProblemError
 from .jsonl import StepWriter, array_json, select_fields
@@ -81,7 +82,7 @@ class Solved:
         if not bad:
             return
         finite = [r for r in self.conv.results if r not in self.overflow]
-        served = [p for p in PHASES if not set(_needs(p)) & set(self.overflow)]
+        served = [p for p, e in PHASES.items() if e.applies(self.conv.geo) and not set(_needs(p)) & set(self.overflow)]
         raise ProblemError("overflow", (
             f"{' and '.join(bad)} {'overflows' if len(bad) == 1 else 'overflow'} float64 (largest finite value "
             f"1.8e+308) for these inputs, so {what} cannot be shown; "
@@ -89,7 +90,12 @@ class Solved:
                if finite else "no result is finite") + "; use smaller values"))
 
     def require_phase(self, phase: str) -> None:
-        """Refuse ``phase`` (a trace, a stream, a view) if a result it shows overflowed."""
+        """Refuse ``phase`` (a trace, a stream, a view) if it does not show this kind of problem
+        (issue 9: groups, padding modes, transposed) or a result it shows overflowed."""
+        try:
+            check_applies(PHASES[phase], self.conv.geo)
+        except ValueError as exc:
+            raise ProblemError("invalid_query", str(exc), param="phase") from None
         self.require(_needs(phase), f"the {phase} phase")
 
     def tensor_json(self, name: str) -> bytes:

@@ -38,6 +38,49 @@ PRESETS: dict[str, dict] = {
         "description": "2 samples of 2 channels, 3 kernels, padding 1: each output sums one partial sum per input channel.",
         "problem": {"x_shape": [2, 2, 4, 4], "w_shape": [3, 2, 2, 2], "padding": 1, "values": "integers", "seed": 5},
     },
+    # issue 9: every configuration of Conv2d and ConvTranspose2d
+    "depthwise": {
+        "title": "Depthwise 3x3",
+        "description": "3 channels, groups = 3: each kernel (w is 3x1x3x3) sees its own channel only, as in MobileNet.",
+        "problem": {"x_shape": [1, 3, 5, 5], "w_shape": [3, 1, 3, 3], "groups": 3, "padding": 1, "values": "integers",
+                    "seed": 6},
+    },
+    "same_even": {
+        "title": "'same' with a 2x2 kernel",
+        "description": "padding 'same' keeps out 5x5; an even kernel needs one row and one column of padding, which "
+        "go at the bottom and right (as PyTorch puts them).",
+        "problem": {"x_shape": [1, 1, 5, 5], "w_shape": [1, 1, 2, 2], "padding": "same", "values": "integers", "seed": 7},
+    },
+    "reflect": {
+        "title": "Reflect padding",
+        "description": "A border that mirrors x (without repeating the edge): grad_x comes in two stages, the gradient "
+        "of every x_pad cell, then the fold that adds each mirrored copy back onto its cell.",
+        "problem": {"x_shape": [1, 1, 4, 4], "w_shape": [1, 1, 3, 3], "padding": 1, "padding_mode": "reflect",
+                    "values": "integers", "seed": 8},
+    },
+    "circular": {
+        "title": "Circular padding",
+        "description": "A border that wraps around: the top row is copied below the bottom one and so on, so the "
+        "fold adds the gradient of the bottom border onto x's top row.",
+        "problem": {"x_shape": [1, 1, 4, 4], "w_shape": [1, 1, 3, 3], "padding": 1, "padding_mode": "circular",
+                    "values": "integers", "seed": 9},
+    },
+    "transposed_upsample": {
+        "title": "Transposed: 2x upsampling",
+        "description": "ConvTranspose2d with stride 2, a 3x3 kernel, padding 1 and output_padding 1: a 4x4 input "
+        "becomes 8x8. It is the grad_x of the convolution that takes 8x8 down to 4x4.",
+        "problem": {"x_shape": [1, 1, 4, 4], "w_shape": [1, 1, 3, 3], "transposed": True, "stride": 2, "padding": 1,
+                    "output_padding": 1, "values": "integers", "seed": 10},
+    },
+    "transposed_odd": {
+        "title": "Transposed: where the padding goes",
+        "description": "3x3 back to 6x6 (stride 2, padding 1, output_padding 1), the transpose of a 6x6 -> 3x3 "
+        "convolution whose stride leaves the last row and column of its padded input unread. x_pad gets 1 row of zeros on top and 2 at the bottom "
+        "(likewise left and right): the extra one is output_padding's, and it goes at the bottom and right, the side "
+        "an often-copied animation of this case had wrong.",
+        "problem": {"x_shape": [1, 1, 3, 3], "w_shape": [1, 1, 3, 3], "transposed": True, "stride": 2, "padding": 1,
+                    "output_padding": 1, "values": "integers", "seed": 11},
+    },
 }
 
 DEFAULT_PRESET = "worked"

@@ -45,9 +45,13 @@ class CellSource:
     name: str
     tensor: str
     fields: Callable[[Convolution, np.ndarray], list[Field]]
+    #: one more number than the tensor has cells, standing for "no cell" (the fold's empty slots)
+    empty_slot: bool = False
 
     def shape(self, conv: Convolution) -> tuple:
-        return getattr(conv.geo, self.tensor + "_shape")
+        """The shape of the cell numbers: the tensor's (flat, one longer with ``empty_slot``)."""
+        shape = getattr(conv.geo, self.tensor + "_shape")
+        return (int(np.prod(shape)) + 1,) if self.empty_slot else shape
 
     def describe(self, conv: Convolution, flat: np.ndarray) -> list[Field]:
         """The fields of the cells ``flat`` (1-D flat indices into ``tensor``)."""
@@ -94,6 +98,24 @@ def _w_rot_fields(conv: Convolution, flat: np.ndarray) -> list[Field]:
             Field("w_value", value=_value(conv, "w_rot", flat))]
 
 
+def _copy_fields(conv: Convolution, flat: np.ndarray) -> list[Field]:
+    """The fold: a grad_x_pad cell that copies the step's x cell (null on a slot past its copies,
+    numbered one past the last cell of grad_x_pad)."""
+    size = conv.grad_x_pad.size
+    real = flat < size
+    cell = np.minimum(flat, size - 1)
+    return [Field("grad_x_pad", _stack(*_index(conv, "grad_x_pad", cell)), real),
+            Field("grad_x_pad_value", value=np.where(real, _value(conv, "grad_x_pad", cell), 0.0))]
+
+
+def _out_target_fields(conv: Convolution, flat: np.ndarray) -> list[Field]:
+    """The transposed scatter: the out cell a product lands on, given as a cell of grad_out_pad's
+    canvas (out in its ph / pw border); null where the border crops it."""
+    n, f, u, t = _index(conv, "grad_out_pad", flat)
+    inside, i, j = conv.geo.grad_out_pad_to_grad_out(u, t)
+    return [Field("out", _stack(n, f, i, j), inside)]
+
+
 def _plain_fields(tensor: str) -> Callable:
     def fields(conv: Convolution, flat: np.ndarray) -> list[Field]:
         return [Field(tensor, _stack(*_index(conv, tensor, flat))),
@@ -113,5 +135,8 @@ SOURCES: dict[str, CellSource] = {
         # the scatter route: the x_pad cell a grad_out value is added to, and the grad_x cell that
         # is (null where the padding ring is cropped)
         CellSource("x_pad_target", "x_pad", _x_pad_fields("grad_x")),
+        CellSource("grad_x_pad_copy", "grad_x_pad", _copy_fields, empty_slot=True),  # the fold
+        CellSource("x", "x", _plain_fields("x")),  # the transposed convolution reads x itself
+        CellSource("out_target", "grad_out_pad", _out_target_fields),  # ... and scatters onto out
     )
 }

@@ -52,6 +52,13 @@ class Phase:
     toggle: str | None = None  # the toggle's name (element id and URL flag)
     toggle_label: str = ""
     steps_from: str = "stream"  # "stream": the JSON Lines trace; "scatter": /api/v1/page/scatter (running sums)
+    # the kinds of problem (Geometry.kind) it shows: "conv" (a zero border), "conv_mode" (a border of
+    # copies of x: grad_x in two stages, grad_x_pad and the fold), "transposed"
+    kinds: tuple[str, ...] = ("conv", "conv_mode")
+
+    def applies(self, geo) -> bool:
+        """Whether this phase shows problems of ``geo``'s kind."""
+        return geo.kind in self.kinds
 
     @property
     def plays(self) -> str:
@@ -69,7 +76,7 @@ class Phase:
             "trace": self.plays, "traced": self.traced, "variant_of": self.variant_of, "toggle": self.toggle,
             "toggle_label": self.toggle_label, "explain": self.explain, "layout": list(self.layout),
             "formula": self.formula, "select": self.select, "tensors": list(self.tensors),
-            "steps_from": self.steps_from,
+            "steps_from": self.steps_from, "kinds": list(self.kinds),
         }
 
 
@@ -82,38 +89,97 @@ def _cells(conv: Convolution, tensor: str, flat: np.ndarray) -> np.ndarray:
 
 
 # term sets --------------------------------------------------------------------------------------
+# With groups a term runs over the group's channels only: cg (or fg) is the place in the group,
+# Geometry.x_channel / kernel_of give the channel (kernel) of the whole tensor.
 def _terms_forward(conv, at, box):
     n, f, i, j = at
-    c, p, q = box
-    a = _flat(conv, "x_pad", n, c, *conv.geo.tap(i, j, p, q))
-    b = _flat(conv, "w", f, c, p, q)
+    cg, p, q = box
+    a = _flat(conv, "x_pad", n, conv.geo.x_channel(f, cg), *conv.geo.tap(i, j, p, q))
+    b = _flat(conv, "w", f, cg, p, q)
     return (a, b), _cells(conv, "x_pad", a) * _cells(conv, "w", b)
 
 
 def _terms_grad_x(conv, at, box):
+    """The gather form: grad_x (grad_x_pad in the modes that copy x), one window of grad_out_pad
+    over the kernels of c's group times w_rot."""
     n, c, h, v = at
-    f, p, q = box
-    a = _flat(conv, "grad_out_pad", n, f, *conv.geo.gather_tap(h, v, p, q))
-    b = np.broadcast_to(_flat(conv, "w_rot", c, f, p, q), a.shape)
+    fg, p, q = box
+    a = _flat(conv, "grad_out_pad", n, conv.geo.kernel_of(c, fg), *conv.geo.gather_tap(h, v, p, q))
+    b = np.broadcast_to(_flat(conv, "w_rot", c, fg, p, q), a.shape)
     return (a, b), _cells(conv, "grad_out_pad", a) * _cells(conv, "w_rot", b)
 
 
 def _terms_grad_x_scatter(conv, at, box):
     n, f, i, j = at
-    c, p, q = box
+    cg, p, q = box
     hp, wp = conv.geo.tap(i, j, p, q)
     a = np.broadcast_to(_flat(conv, "grad_out", n, f, i, j), hp.shape)
-    b = np.broadcast_to(_flat(conv, "w", f, c, p, q), hp.shape)
-    target = _flat(conv, "x_pad", np.broadcast_to(n, hp.shape), c, hp, wp)
+    b = np.broadcast_to(_flat(conv, "w", f, cg, p, q), hp.shape)
+    target = _flat(conv, "x_pad", np.broadcast_to(n, hp.shape), conv.geo.x_channel(f, cg), hp, wp)
     return (a, b, target), _cells(conv, "grad_out", a) * _cells(conv, "w", b)
 
 
 def _terms_grad_w(conv, at, box):
-    f, c, p, q = at
+    f, cg, p, q = at
     n, i, j = box
     a = _flat(conv, "grad_out", n, f, i, j)
-    b = _flat(conv, "x_pad", n, c, *conv.geo.tap(i, j, p, q))
+    b = _flat(conv, "x_pad", n, conv.geo.x_channel(f, cg), *conv.geo.tap(i, j, p, q))
     return (a, b), _cells(conv, "grad_out", a) * _cells(conv, "x_pad", b)
+
+
+def _terms_fold(conv, at, box):
+    """grad_x[n,c,h,v] = the sum of grad_x_pad over every x_pad cell that copies x[n,c,h,v]: term
+    (a, b) is its a-th copy row and b-th copy column (Geometry.copies; itself first). A slot past
+    a cell's copies is numbered one past grad_x_pad's last cell (cells.py: null, product 0)."""
+    n, c, h, v = at
+    a, b = box
+    rows, cols = conv.geo.copies(0)[h, a], conv.geo.copies(1)[v, b]
+    empty = (rows < 0) | (cols < 0)
+    cell = np.where(empty, conv.grad_x_pad.size,
+                    _flat(conv, "grad_x_pad", n, c, np.maximum(rows, 0), np.maximum(cols, 0)))
+    return (cell,), np.where(empty, 0.0, conv.grad_x_pad.reshape(-1)[np.minimum(cell, conv.grad_x_pad.size - 1)])
+
+
+# transposed convolution (TransposedGeometry): x_pad is x dilated by the stride and padded, w_rot
+# (F, C/groups, KH, KW), grad_out_pad grad_out in a border of ph / pw zeros
+def _terms_transposed_forward(conv, at, box):
+    """out[n,f,u,t] = b[f] + sum_{cg,p,q} x_pad[n, c, u + p*dh, t + q*dw] * w_rot[f,cg,p,q]."""
+    n, f, u, t = at
+    cg, p, q = box
+    a = _flat(conv, "x_pad", n, conv.geo.x_channel(f, cg), *conv.geo.gather_tap(u, t, p, q))
+    b = np.broadcast_to(_flat(conv, "w_rot", f, cg, p, q), a.shape)
+    return (a, b), _cells(conv, "x_pad", a) * _cells(conv, "w_rot", b)
+
+
+def _terms_transposed_scatter(conv, at, box):
+    """Each x[n,c,i,j] stamps w[c] into out: the product with w[c,fg,p,q] lands on out row
+    i*sh - ph + p*dh (a cell of grad_out_pad's canvas: out in its ph / pw border, cropped there)."""
+    n, c, i, j = at
+    fg, p, q = box
+    u, t = conv.geo.scatter_tap(i, j, p, q)
+    a = np.broadcast_to(_flat(conv, "x", n, c, i, j), u.shape)
+    b = np.broadcast_to(_flat(conv, "w", c, fg, p, q), u.shape)
+    target = _flat(conv, "grad_out_pad", np.broadcast_to(n, u.shape), conv.geo.kernel_of(c, fg), u, t)
+    return (a, b, target), _cells(conv, "x", a) * _cells(conv, "w", b)
+
+
+def _terms_transposed_grad_x(conv, at, box):
+    """A plain convolution of grad_out_pad with w: grad_x[n,c,i,j] = sum_{fg,p,q}
+    grad_out_pad[n, f, i*sh + p*dh, j*sw + q*dw] * w[c,fg,p,q]."""
+    n, c, i, j = at
+    fg, p, q = box
+    a = _flat(conv, "grad_out_pad", n, conv.geo.kernel_of(c, fg), *conv.geo.tap(i, j, p, q))
+    b = np.broadcast_to(_flat(conv, "w", c, fg, p, q), a.shape)
+    return (a, b), _cells(conv, "grad_out_pad", a) * _cells(conv, "w", b)
+
+
+def _terms_transposed_grad_w(conv, at, box):
+    """grad_w[c,fg,p,q] = sum_{n,i,j} x[n,c,i,j] * grad_out_pad[n, f, i*sh + p*dh, j*sw + q*dw]."""
+    c, fg, p, q = at
+    n, i, j = box
+    a = _flat(conv, "x", n, c, i, j)
+    b = _flat(conv, "grad_out_pad", n, conv.geo.kernel_of(c, fg), *conv.geo.tap(i, j, p, q))
+    return (a, b), _cells(conv, "x", a) * _cells(conv, "grad_out_pad", b)
 
 
 def _terms_grad_b(conv, at, box):
@@ -133,7 +199,19 @@ def _terms_update(conv, at, box):
 
 
 def _window(g: Geometry) -> tuple[int, ...]:
-    return (g.C, g.KH, g.KW)
+    return (g.Cg, g.KH, g.KW)
+
+
+def _kernel_window(g: Geometry) -> tuple[int, ...]:
+    return (g.Fg, g.KH, g.KW)
+
+
+def _copies(g: Geometry) -> tuple[int, ...]:
+    return (g.copies(0).shape[1], g.copies(1).shape[1])
+
+
+def _inputs(g) -> tuple[int, ...]:
+    return (g.N, g.H, g.W)
 
 
 def _outputs(g: Geometry) -> tuple[int, ...]:
@@ -143,7 +221,7 @@ def _outputs(g: Geometry) -> tuple[int, ...]:
 #: the page's name of each tensor in formulas and tooltips (docs/conventions.md, section 8): a = out,
 #: Da = grad_out, ...; a tensor that shows another's cells (x_pad shows x) is named as that one
 NOTATION = {"x": "x", "x_pad": "x", "cols": "x", "w": "w", "w_rot": "w", "b": "b", "out": "a", "grad_out": "Da",
-            "grad_out_pad": "Da", "grad_x": "Dx", "grad_w": "Dw", "grad_b": "Db", "w_new": "w\u2032",
+            "grad_out_pad": "Da", "grad_x": "Dx", "grad_x_pad": "Dxp", "grad_w": "Dw", "grad_b": "Db", "w_new": "w\u2032",
             "b_new": "b\u2032", "target": "y"}
 
 _PAD_X = ["x", "x", "x_value"]
@@ -169,7 +247,7 @@ PHASE_LIST = (
     ),
     Phase(
         name="grad_x", result="grad_x", sources=("grad_out_pad", "w_rot"),
-        term_box=lambda g: (g.F, g.KH, g.KW), terms=_terms_grad_x,
+        term_box=_kernel_window, terms=_terms_grad_x, kinds=("conv",),
         tensors=("grad_out", "grad_out_pad", "grad_out_pad_mask", "w", "w_rot", "grad_x"),
         title="grad_x", subtitle="dL/dx",
         explain="Gather route: grad_out is spread by the stride (zeros inserted) and padded into grad_out_pad; each "
@@ -193,7 +271,35 @@ PHASE_LIST = (
         layout=("grad_out", "\u00d7", "w", "\u2192", "grad_x"),
         formula={"result": "Dx", "ops": [_DA, _W], "zero": "", "group": None, "selected": None, "style": "scatter",
                  "target": "grad_x"},
-        select={"n": 0, "f": 1}, steps_from="scatter",
+        select={"n": 0, "f": 1}, steps_from="scatter", kinds=("conv",),
+    ),
+    Phase(
+        name="grad_x_pad", result="grad_x_pad", sources=("grad_out_pad", "w_rot"),
+        term_box=_kernel_window, terms=_terms_grad_x, kinds=("conv_mode",),
+        tensors=("grad_out", "grad_out_pad", "grad_out_pad_mask", "w", "w_rot", "grad_x_pad"),
+        title="grad_x", subtitle="1. dL/dx_pad",
+        explain="Stage 1 of 2: the border of x_pad holds copies of x's cells, so first the gradient of every cell of "
+                "x_pad, border included: grad_out spread by the stride and padded by dilation*(K-1) on each side "
+                "(x_pad's own padding is not undone here), correlated with w_rot, the kernel rotated 180 degrees.",
+        layout=(("grad_out", "\u2193", "grad_out_pad"), "\u22c6", ("w", "\u21bb 180\u00b0", "w_rot"), "=", "grad_x_pad"),
+        formula={"result": "Dxp", "ops": [_DA, _W], "zero": "zeros of grad_out_pad",
+                 "group": ["grad_out_pad", 1, "kernel f"], "selected": "f",
+                 "multiples": {"pos": ["w_rot", 2, 3], "shape": ["KH", "KW"],
+                               "grids": [["grad_out_pad", "grad_out_pad", "grad_out_value", "grad_out"],
+                                         ["w_rot", "w_rot", "w_value", "w"]]}},
+        select={"n": 0, "c": 1},
+    ),
+    Phase(
+        name="fold", result="grad_x", sources=("grad_x_pad_copy",), term_box=_copies, terms=_terms_fold,
+        kinds=("conv_mode",), tensors=("x", "x_pad", "grad_x_pad", "grad_x"),
+        title="fold", subtitle="2. onto x",
+        explain="Stage 2 of 2: each cell of x was used in the forward pass wherever x_pad holds a copy of it (itself, "
+                "and its mirrored, repeated or wrapped copies on the border), so its gradient is the sum of "
+                "grad_x_pad over all those cells: the fold adds each border cell back onto the cell it copies.",
+        layout=("grad_x_pad", "\u2192 fold \u2192", "grad_x", ("x_pad",)),
+        formula={"result": "Dx", "ops": [["Dxp", "grad_x_pad", "grad_x_pad_value"]], "zero": "", "group": None,
+                 "selected": None},
+        select={"n": 0, "c": 1},
     ),
     Phase(
         name="grad_w", result="grad_w", sources=("grad_out", "x_pad"), term_box=_outputs, terms=_terms_grad_w,
@@ -216,7 +322,7 @@ PHASE_LIST = (
         explain="Each bias gradient is the sum of its kernel's grad_out over every sample and position.",
         layout=("\u03a3", "grad_out", "=", "grad_b"),
         formula={"result": "Db", "ops": [_DA], "zero": "", "group": ["grad_out", 0, "sample n"], "selected": "n"},
-        select={"f": 0},
+        select={"f": 0}, kinds=("conv", "conv_mode", "transposed"),
     ),
     Phase(
         name="update", result="w_new", sources=("w", "grad_w"), term_box=lambda g: (1,), terms=_terms_update,
@@ -229,7 +335,7 @@ PHASE_LIST = (
         formula={"result": NOTATION["w_new"], "ops": [_W, ["Dw", "grad_w", "grad_w_value"]], "zero": "", "group": None,
                  "selected": None, "style": "update", "bias": 0,
                  "bias_symbols": [NOTATION["b_new"], NOTATION["b"], NOTATION["grad_b"]]},
-        select={"f": 0, "c": 1},
+        select={"f": 0, "c": 1}, kinds=("conv", "conv_mode", "transposed"),
     ),
     Phase(
         name="im2col", result="out", sources=("x_pad", "w"), term_box=_window, terms=_terms_forward,
@@ -242,12 +348,81 @@ PHASE_LIST = (
                  "selected": "c", "bias": 1, "multiples": _WINDOW_BY_CHANNEL},
         select={"n": 0},
     ),
+    # the transposed convolution (ConvTranspose2d): the grad_x of a convolution, shown as one
+    Phase(
+        name="transposed_forward", result="out", sources=("x_pad", "w_rot"), term_box=_window,
+        terms=_terms_transposed_forward, kinds=("transposed",), bias=True,
+        tensors=("x", "x_pad", "w", "w_rot", "b", "out"),
+        title="forward", subtitle="out (transposed)",
+        explain="A transposed convolution is a convolution's grad_x: x is spread by the stride (zeros inserted between "
+                "its rows and columns) and padded by dilation*(K-1) - padding on each side (cropped where that is "
+                "negative; output_padding more at the bottom and right), then correlated with w_rot, the kernel "
+                "rotated 180 degrees, with stride 1. Each output a is one window of it, plus the bias.",
+        layout=(("x", "\u2193", "x_pad"), "\u22c6", ("w", "\u21bb 180\u00b0", "w_rot", "+", "b"), "=", "out"),
+        formula={"result": "a", "ops": [_PAD_X, ["w", "w", "w_value"]], "zero": "inserted zeros",
+                 "group": ["x_pad", 1, "input channel c"], "selected": "c", "bias": 1,
+                 "multiples": {"pos": ["w_rot", 2, 3], "shape": ["KH", "KW"],
+                               "grids": [["x_pad", "x_pad", "x_value", "x"], ["w_rot", "w_rot", "w_value", "w"]]}},
+        select={"n": 0, "f": 1},
+    ),
+    Phase(
+        name="transposed_scatter", result="x", sources=("x", "w", "out_target"), term_box=_kernel_window,
+        terms=_terms_transposed_scatter, kinds=("transposed",), tensors=("x", "w", "out"),
+        title="forward", subtitle="scatter view", variant_of="transposed_forward", toggle="scatter",
+        toggle_label="scatter view (each x cell stamps the kernel into out)",
+        explain="The same numbers, the other way round: each cell of x stamps the kernel w, scaled by its value, into "
+                "out at its place times the stride, minus the padding; where stamps overlap they add up. Products "
+                "that land on the padding border are cut off.",
+        layout=("x", "\u00d7", "w", "\u2192", "out"),
+        formula={"result": "a", "ops": [["x", "x", "x_value"], _W], "zero": "", "group": None, "selected": None,
+                 "style": "scatter", "target": "out"},
+        select={"n": 0, "c": 1},
+    ),
+    Phase(
+        name="transposed_grad_x", result="grad_x", sources=("grad_out_pad", "w"), term_box=_kernel_window,
+        terms=_terms_transposed_grad_x, kinds=("transposed",), tensors=("grad_out", "grad_out_pad", "w", "grad_x"),
+        title="grad_x", subtitle="dL/dx (transposed)",
+        explain="The backward pass of a transposed convolution is a plain convolution: grad_out in a border of "
+                "padding zeros, read by windows that slide by the stride, times the kernel w as it is (no rotation): "
+                "the forward pass of the convolution whose grad_x the transposed forward is.",
+        layout=(("grad_out", "\u2193", "grad_out_pad"), "\u22c6", "w", "=", "grad_x"),
+        formula={"result": "Dx", "ops": [_DA, _W], "zero": "padding zeros", "group": ["grad_out_pad", 1, "output channel f"],
+                 "selected": "f",
+                 "multiples": {"pos": ["w", 2, 3], "shape": ["KH", "KW"],
+                               "grids": [["grad_out_pad", "grad_out_pad", "grad_out_value", "grad_out"],
+                                         ["w", "w", "w_value", None]]}},
+        select={"n": 0, "c": 1},
+    ),
+    Phase(
+        name="transposed_grad_w", result="grad_w", sources=("x", "grad_out_pad"), term_box=_inputs,
+        terms=_terms_transposed_grad_w, kinds=("transposed",), tensors=("x", "grad_out", "grad_out_pad", "grad_w"),
+        title="grad_w", subtitle="dL/dw (transposed)",
+        explain="Each weight collects x times the grad_out cell its product landed on: grad_out_pad correlated with x, "
+                "read with the stride, summed over samples and input positions. No rotation.",
+        layout=("grad_out_pad", "\u22c6", "x", "=", "grad_w"),
+        formula={"result": "Dw", "ops": [["x", "x", "x_value"], _DA], "zero": "padding zeros",
+                 "group": ["x", 0, "sample n"], "selected": "n"},
+        select={"c": 0},
+    ),
 )
 
 #: every phase by name, in the order the page shows them
 PHASES: dict[str, Phase] = {p.name: p for p in PHASE_LIST}
 #: the phases ``Trace`` (and ``/api/v1/trace/{phase}``) serves, in order
 TRACE_PHASES: tuple[str, ...] = tuple(p.name for p in PHASE_LIST if p.traced)
+
+
+KIND_NAMES = {"conv": "a convolution with a zero border",
+              "conv_mode": "a convolution whose border copies x (padding_mode reflect, replicate or circular)",
+              "transposed": "a transposed convolution"}
+
+
+def check_applies(entry: Phase, geo) -> None:
+    """``ValueError`` naming the phases that show ``geo``'s kind of problem, if ``entry`` does not."""
+    if not entry.applies(geo):
+        names = [p.name for p in PHASE_LIST if p.applies(geo)]
+        raise ValueError(f"phase {entry.name} does not show {KIND_NAMES[geo.kind]}; its phases are "
+                         f"{', '.join(names)}")
 
 
 def phase(name: str) -> Phase:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .cells import SOURCES, CellSource
 from .convolution import Convolution
-from .phases import TRACE_PHASES, phase as registry_entry
+from .phases import TRACE_PHASES, check_applies, phase as registry_entry
 
 
 @dataclass
@@ -59,6 +59,7 @@ class Trace:
             raise ValueError(f"phase must be one of {', '.join(TRACE_PHASES)}, got {phase!r}")
         self.conv, self.phase = conv, phase
         self.entry = registry_entry(phase)
+        check_applies(self.entry, conv.geo)
         self.sources: tuple[CellSource, ...] = tuple(SOURCES[name] for name in self.entry.sources)
         self.result_shape = getattr(conv.geo, self.entry.result + "_shape")
         box = self.entry.term_box(conv.geo)
