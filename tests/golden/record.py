@@ -52,7 +52,10 @@ PHASES = ["forward", "grad_x", "grad_w", "grad_b"]
 
 
 def presets() -> dict:
-    from convviz.presets import PRESETS
+    try:
+        from convviz.problem.presets import PRESETS  # where the presets live since the architecture issue
+    except ImportError:
+        from convviz.presets import PRESETS
 
     return {name: p["problem"] for name, p in PRESETS.items()}
 
