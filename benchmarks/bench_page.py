@@ -107,6 +107,7 @@ def main() -> None:
                     page.mouse.move(1, 1)
                     time.sleep(0.05)
                 samples = page.evaluate("() => window.__hover")
+                if "-v" in sys.argv: print([round(s["ms"], 1) for s in samples])
                 ms = sorted(s["ms"] for s in samples)
                 script = statistics.median(s["script"] for s in samples)
                 render = statistics.median(s["render"] for s in samples)

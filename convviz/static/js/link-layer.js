@@ -9,6 +9,8 @@ const FILL = "#fbd58a";    // the legend's "linked" swatch
 const FRAME = "#8a5a00";
 const BADGE = "#ffffff";   // multiplied onto the cell: leaves its colour, so the number stands on it
 const INK = "#3d2a00";
+const ACTIVE = "#000000";  // the hovered cell's frame
+const ACTIVE_FILL = "#fff6cf";
 
 export class LinkLayer {
   constructor() {
@@ -41,9 +43,19 @@ export class LinkLayer {
 
   // Makes each grid's canvas ahead of the first hover, when the page is idle (a canvas the size
   // of a 32x32 grid costs a few milliseconds to allocate: not in the frame of a hover).
-  prepare(grids) {
-    const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
-    idle(() => { for (const grid of grids) if (grid.isConnected) this.canvasOf(grid); });
+  prepare(grids, cells) {
+    // when idle, or within 250 ms even while steps stream in (a user's first hover comes later)
+    const idle = window.requestIdleCallback ? (fn) => window.requestIdleCallback(fn, { timeout: 250 })
+      : (fn) => setTimeout(fn, 200);
+    idle(() => {
+      for (const grid of grids) {
+        if (!grid.isConnected) continue;
+        const { canvas, ctx } = this.canvasOf(grid);
+        ctx.fillRect(0, 0, 1, 1); // the bitmap is allocated on the first drawing: now, not at the first hover
+        ctx.clearRect(0, 0, canvas.width, canvas.height);
+        this.metrics(grid, cells);
+      }
+    });
   }
 
   clear() {
@@ -66,8 +78,10 @@ export class LinkLayer {
     return grid.linkMetrics;
   }
 
-  // ids: the linked cells' ids; cells: every drawn cell by id; pairs: Map id -> badge text.
-  draw(ids, cells, pairs) {
+  // ids: the linked cells' ids; cells: every drawn cell by id; pairs: Map id -> badge text;
+  // active: the hovered / focused cell's id, framed in black (drawn here too, so that a hover
+  // restyles no element at all: one restyled cell costs its grid a repaint).
+  draw(ids, cells, pairs, active = null) {
     this.clear();
     const byGrid = new Map();
     for (const id of ids) {
@@ -75,6 +89,7 @@ export class LinkLayer {
       if (!byGrid.has(grid)) byGrid.set(grid, []);
       byGrid.get(grid).push(id);
     }
+    if (active !== null && !byGrid.has(cells[active].parentElement)) byGrid.set(cells[active].parentElement, []);
     for (const [grid, list] of byGrid) {
       const { canvas, ctx } = this.canvasOf(grid);
       const m = this.metrics(grid, cells);
@@ -97,6 +112,14 @@ export class LinkLayer {
         for (const id of list) {
           if (pairs.has(id)) badge(ctx, ...place(id), m.h, pairs.get(id));
         }
+      }
+      if (active !== null && cells[active].parentElement === grid) {
+        const [x, y] = place(active);
+        ctx.fillStyle = ACTIVE_FILL;
+        ctx.fillRect(x, y, m.w, m.h);
+        ctx.strokeStyle = ACTIVE;
+        ctx.lineWidth = 3;
+        ctx.strokeRect(x + 1.5, y + 1.5, m.w - 3, m.h - 3);
       }
     }
   }

@@ -61,7 +61,7 @@ export class Linker {
     this.terms = terms;
     this.index = termsByCell(terms, cells.length);
     this.hovered = this.focused = this.active = null;
-    this.layer.prepare(new Set(cells.map((cell) => cell.parentElement)));
+    this.layer.prepare(new Set(cells.map((cell) => cell.parentElement)), cells);
   }
 
   // The terms (lists of ids, result first) that cell `id` belongs to.
@@ -82,7 +82,7 @@ export class Linker {
 
   clear() {
     for (const el of this.marked) { el.removeAttribute("data-feeds"); el.removeAttribute("data-pair"); }
-    if (this.active) this.active.classList.remove("active");
+    if (this.active) this.active.removeAttribute("data-active");
     this.marked = [];
     this.layer.clear();
   }
@@ -94,7 +94,7 @@ export class Linker {
     this.clear();
     this.active = next;
     if (next) {
-      next.classList.add("active");
+      next.setAttribute("data-active", ""); // (no style reads it: the frame is drawn on the canvas)
       const id = Number(next.dataset.id);
       const terms = this.termsOf(id);
       const paired = terms.length <= MAX_PAIRS && terms.some((t) => t.length > 2);
@@ -115,7 +115,7 @@ export class Linker {
         if (pairs.has(other)) el.setAttribute("data-pair", pairs.get(other));
         this.marked.push(el);
       }
-      this.layer.draw(linked, this.cells, pairs);
+      this.layer.draw(linked, this.cells, pairs, id);
     }
     this.onActive(next);
   }
