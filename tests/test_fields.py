@@ -279,3 +279,15 @@ def test_the_first_chunk_of_a_stream_is_small():
     next(chunks)  # meta
     steps = [next(chunks).count(b"\n") for _ in range(3)]
     assert steps == [FIRST_TERMS // trace.terms_per_step] + [(1 << 15) // trace.terms_per_step] * 2
+
+
+def test_a_problem_keeps_a_few_selections_only():
+    from convviz.problem.cache import MAX_SELECTIONS
+
+    entry = Solved(problem())
+    specs = ["at", "index", "value", "terms.x", "terms.w", "at,index", "terms.product"]
+    writers = [entry.writer("forward", spec) for spec in specs]
+    assert len(entry._selected) == MAX_SELECTIONS < len(specs)
+    assert entry.writer("forward", specs[-1]) is writers[-1]  # the latest are kept
+    assert entry.writer("forward", specs[0]) is not writers[0]  # the oldest was let go, made again
+    assert json.loads(next(entry.writer("forward", "at").json_lines(0, 1))[0]) == {"at": [0, 0, 0, 0]}

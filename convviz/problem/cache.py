@@ -25,6 +25,9 @@ from .model import ProblemIn
 BYTES_PER_ELEMENT = 8 + 20 + 100
 
 
+#: field selections (``fields=``) whose writers a solved problem keeps
+MAX_SELECTIONS = 4
+
 #: the problem fields that carry arrays; every other field is a setting
 ARRAY_FIELDS = ("x", "w", "b", "grad_out")
 
@@ -55,7 +58,8 @@ class Solved:
         # pass), each checked for overflow then: name -> overflows float64 (README "Overflow").
         self._overflows: dict[str, bool] = {}
         self._json: dict[str, bytes] = {}
-        self._writers: dict[str, StepWriter] = {}
+        self._writers: dict[str, StepWriter] = {}  # one per phase, every field
+        self._selected: OrderedDict[str, StepWriter] = OrderedDict()  # a few selections of fields
         self._lock = threading.Lock()
         g = conv.geo
         elements = 2 * g.N * g.C * g.Hp * g.Wp + 2 * g.N * g.F * g.Ho * g.Wo + g.N * g.F * g.Hg * g.Wg + 3 * g.F * g.C * g.KH * g.KW
@@ -119,9 +123,13 @@ class Solved:
                 return writer
             selected = select_fields(writer.trace, fields)
             key = f"{phase}?fields={selected.spec()}"
-            if key not in self._writers:
-                self._writers[key] = StepWriter(writer.trace, selected)
-            return self._writers[key]
+            if key not in self._selected:
+                # kept for the next request, a few at most: each holds its own per-cell texts
+                self._selected[key] = StepWriter(writer.trace, selected)
+                while len(self._selected) > MAX_SELECTIONS:
+                    self._selected.popitem(last=False)
+            self._selected.move_to_end(key)
+            return self._selected[key]
 
     def trace(self, phase: str) -> Trace:
         return self.writer(phase).trace
