@@ -118,8 +118,8 @@ def test_printing_a_trace_loads_no_router():
 # one registry ---------------------------------------------------------------------------------------
 def test_one_registry_feeds_traces_views_and_the_api():
     assert set(BUILDERS) == set(PHASES)
-    assert TRACE_PHASES == ("forward", "grad_x", "grad_x_scatter", "grad_x_pad", "fold", "grad_w", "grad_b", "update",
-                            "transposed_forward", "transposed_scatter", "transposed_grad_x", "transposed_grad_w")
+    assert TRACE_PHASES == ("forward", "transposed_forward", "transposed_scatter", "grad_x", "grad_x_scatter",
+                            "grad_x_pad", "fold", "transposed_grad_x", "grad_w", "transposed_grad_w", "grad_b", "update")
     # a problem of each kind (issue 9): a zero border, a border of copies, a transposed convolution
     bodies = {"conv": PRESETS["channels"]["problem"], "conv_mode": PRESETS["reflect"]["problem"],
               "transposed": PRESETS["transposed_upsample"]["problem"]}

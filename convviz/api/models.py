@@ -160,5 +160,8 @@ class PhaseOut(BaseModel):
     select: dict[str, int] = Field(description="Which axis of a step's `at` is the drawn sample n, kernel f, channel c.")
     tensors: list[str]
     steps_from: str
+    select_local: dict[str, str] = Field(description="Axes of `select` that hold a place in a group (w's second axis): "
+                                         "{'c': 'f'}: the channel's place among kernel f's group's channels (the view's "
+                                         "group_of maps it to a channel).")
     kinds: list[str] = Field(description="The kinds of problem the phase shows (geometry.kind; absent there: 'conv'): "
                              "'conv' (a zero border), 'conv_mode' (a border of copies of x), 'transposed'.")

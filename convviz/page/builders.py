@@ -35,7 +35,11 @@ class Builder:
 
 # shared grids -------------------------------------------------------------------------------------
 def _x_pad(g: Geometry, n: int, c: int) -> GridPlan:
-    return plane(g, "x_pad", (n, c), "x_pad", f"sample n={n}, channel c={c}; padding {g.padding[0]},{g.padding[1]}")
+    top, bottom, left, right = g.pads
+    padding = (f"padding {top},{left}" if (top, left) == (bottom, right) else
+               f"padding top {top}, bottom {bottom}, left {left}, right {right}")
+    mode = f" ({g.padding_mode}: the border copies x)" if g.padding_mode != "zeros" else ""
+    return plane(g, "x_pad", (n, c), "x_pad", f"sample n={n}, channel c={c}; {padding}{mode}")
 
 
 def _w_lead(g: Geometry, f: int, c: int) -> tuple[int, int]:
@@ -328,8 +332,8 @@ def link_fold(view):
     copies = real.sum(axis=1) - 1
     if copies.max(initial=0) > 0:
         view.notes.append(f"{int((copies > 0).sum())} of the {copies.size} cells of x shown have copies on the "
-                          f"border ({g.padding_mode}): their gradient adds up to {int(copies.max()) + 1} cells of "
-                          "grad_x_pad.")
+                          f"border ({g.padding_mode}): each of them collects the gradient of up to "
+                          f"{int(copies.max()) + 1} cells of grad_x_pad.")
 
 
 # transposed convolution ------------------------------------------------------------------------------
@@ -359,20 +363,19 @@ def link_transposed_forward(view):
     _, cc, u, t = np.unravel_index(blk.a, g.x_pad_shape)
     real, i, j = g.x_pad_to_x(u, t)
     inside, _, _ = g.x_pad_to_dilated(u, t)
-    _count_zeros(og, {"margin": ~inside, "gap": inside & ~real})
+    _count_zeros(og, {"xmargin": ~inside, "xgap": inside & ~real})
     keep = cc == c
     real, i, j, a, b = real[keep], i[keep], j[keep], blk.a[keep], blk.b[keep]
     x_ids = np.where(real, xg.ids_of(np.ravel_multi_index((n, c, i, j), g.x_shape)), -1)
     w_ids = wg.ids_of(np.ravel_multi_index(g.w_rot_to_w(*np.unravel_index(b, g.w_rot_shape)), g.w_shape))
     view.link(_result_ids(view, og.flat, keep.shape)[keep], xp.ids_of(a), x_ids, wr.ids_of(b), w_ids)
-    view.link(og.ids_of(og.flat), bg.ids_of(np.full(og.flat.size, f)))
-    view.notes.append("This forward pass is the grad_x of a convolution: the one whose input has out's size, with the "
-                      "same w, stride, padding, dilation and groups, for a grad_out of x.")
+    view.link(og.ids_of(og.flat), bg.ids_of(np.full(og.flat.size, f)))  # the duality: the view's "dual" (view.py)
 
 
 def plan_transposed_scatter(g, n, f, c):
     return [plane(g, "x", (n, c), "x", f"sample n={n}, channel c={c}: each cell stamps w[{c}] into out", "result"),
-            _w(g, f, c), plane(g, "out", (n, f), "out", f"sample n={n}, output channel f={f}")]
+            _w(g, f, c), plane(g, "out", (n, f), "out", f"sample n={n}, output channel f={f}: every stamp added up "
+                                                     "(plus the bias)")]
 
 
 def link_transposed_scatter(view):
@@ -405,7 +408,7 @@ def link_transposed_grad_x(view):
     blk = _terms_of(view, "transposed_grad_x", gx.flat)
     _, ff, u, t = np.unravel_index(blk.a, g.grad_out_pad_shape)
     inside, _, _ = g.grad_out_pad_to_grad_out(u, t)
-    _count_zeros(gx, {"pad": ~inside})
+    _count_zeros(gx, {"margin": ~inside})
     keep = ff == f
     inside, i, j = g.grad_out_pad_to_grad_out(u[keep], t[keep])
     go_ids = np.where(inside, go.ids_of(np.ravel_multi_index((n, f, i, j), g.out_shape)), -1)
@@ -429,7 +432,7 @@ def link_transposed_grad_w(view):
     blk = _terms_of(view, "transposed_grad_w", gw.flat)
     _, _, u, t = np.unravel_index(blk.b, g.grad_out_pad_shape)
     inside, _, _ = g.grad_out_pad_to_grad_out(u, t)
-    _count_zeros(gw, {"pad": ~inside})
+    _count_zeros(gw, {"margin": ~inside})
     keep = np.unravel_index(blk.a, g.x_shape)[0] == n
     view.link(_result_ids(view, gw.flat, keep.shape)[keep], xg.ids_of(blk.a[keep]), gp.ids_of(blk.b[keep]))
 

@@ -126,13 +126,13 @@ def x_twin(geo: Geometry, x_pad_flat: np.ndarray) -> list:
 def x_pad_marks(geo: Geometry) -> list[str]:
     """pad: the zero ring (no cell of x); copy: a border cell that copies a cell of x (padding
     modes); unread: every cell no window reads (the stride's remainder, and rows / columns a
-    stride larger than the window's taps steps over). Transposed: gap / margin, the zeros
+    stride larger than the window's taps steps over). Transposed: xgap / xmargin, the zeros
     inserted between x's cells and around them."""
     hp, wp = np.indices((geo.Hp, geo.Wp))
     if geo.transposed:
         real, _, _ = geo.x_pad_to_x(hp, wp)
         inside, _, _ = geo.x_pad_to_dilated(hp, wp)
-        return np.where(real, "", np.where(inside, "gap", "margin")).ravel().tolist()
+        return np.where(real, "", np.where(inside, "xgap", "xmargin")).ravel().tolist()
     inside, _, _ = geo.x_pad_to_x(hp, wp)
     rows, cols = geo.x_pad_read()
     unread = ~(rows[hp] & cols[wp])
@@ -142,10 +142,10 @@ def x_pad_marks(geo: Geometry) -> list[str]:
 
 def grad_out_pad_marks(geo: Geometry) -> list[str]:
     """margin: zeros padded around the dilated grad_out; gap: zeros inserted between rows /
-    columns (stride). Transposed: pad, the border grad_out is padded with."""
+    columns (stride). Transposed: margin, the border grad_out is padded with."""
     u, t = np.indices((geo.Hg, geo.Wg))
     real, _, _ = geo.grad_out_pad_to_grad_out(u, t)
     if geo.transposed:
-        return np.where(real, "", "pad").ravel().tolist()
+        return np.where(real, "", "margin").ravel().tolist()
     inside, _, _ = geo.grad_out_pad_to_dilated(u, t)
     return np.where(real, "", np.where(inside, "gap", "margin")).ravel().tolist()

@@ -102,14 +102,54 @@ class View:
 
     def as_dict(self, *, name: str | None = None) -> dict:
         """``name``: the phase as the request named it (``grad_x`` with ``scatter=true`` is the
-        grad_x_scatter view under its old name)."""
-        return {
+        grad_x_scatter view under its old name). With groups, ``group_of``; for a transposed
+        convolution, ``dual`` (the plain case's answer is as it always was)."""
+        out = {
             "phase": name or self.phase, "scatter": self.entry.variant_of is not None,
             "select": {"n": self.n, "f": self.f, "c": self.c},
             "geometry": self.geo.as_dict(), "total": len(self.trace), "notes": self.notes,
             "terms_per_step": self.terms_per_step, "first_step": self.first_step,
             "grids": [gr.as_dict() for gr in self.grids], "terms": self.terms,
         }
+        if self.geo.groups > 1:
+            out["group_of"] = group_structure(self.geo)
+        if self.geo.transposed:
+            out["dual"] = dual_problem(self.conv)
+        return out
+
+
+def group_structure(g) -> list[dict]:
+    """Which input channels each group's kernels see: [{"kernels": [f0, f1], "channels": [c0, c1]}]
+    (half-open ranges, 0-based), one entry per group."""
+    return [{"kernels": [k * g.Fg, (k + 1) * g.Fg], "channels": [k * g.Cg, (k + 1) * g.Cg]} for k in range(g.groups)]
+
+
+#: most values a link to the dual convolution carries as typed cells (w and grad_out)
+MAX_DUAL_VALUES = 400
+
+
+def dual_problem(conv: Convolution) -> dict:
+    """The convolution whose grad_x a transposed convolution's forward is (TransposedGeometry.dual):
+    its problem (x the size of this out, the same w, stride, padding, dilation and groups), its w
+    and grad_out (this x, and zero rows / columns where its output is larger) as the page's typed
+    cells when they are few enough, and what to say about it."""
+    g, dual = conv.geo, conv.geo.dual
+    problem = {"x_shape": list(dual.x_shape), "w_shape": list(dual.w_shape), "stride": list(g.stride),
+               "padding": list(g.padding), "dilation": list(g.dilation), "groups": g.groups, "values": "integers",
+               "seed": 0}
+    grad_out = np.zeros(dual.out_shape)
+    grad_out[:, :, :g.H, :g.W] = conv.x
+    edits = None
+    if conv.w.size + grad_out.size <= MAX_DUAL_VALUES:
+        cells = [f"w@{','.join(map(str, idx))}={float(v)!r}" for idx, v in np.ndenumerate(conv.w)]
+        cells += [f"grad_out@{','.join(map(str, idx))}={float(v)!r}" for idx, v in np.ndenumerate(grad_out)]
+        edits = ";".join(cells)
+    return {"problem": problem, "phase": "grad_x", "edits": edits,
+            "text": ("This forward pass is exactly the grad_x of a convolution: the one that takes an input of out's "
+                     f"size, {g.F}\u00d7{g.Ho}\u00d7{g.Wo} per sample, with the same w, stride, padding, dilation and "
+                     "groups, given this x as its grad_out. Its grad_x equals out without the bias."
+                     + ("" if edits else " (This problem is too large for its numbers to travel in a link: the "
+                        "convolution opens with its shapes and other numbers.)"))}
 
 
 # the scatter route's steps, with running sums ------------------------------------------------------

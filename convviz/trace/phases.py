@@ -55,6 +55,9 @@ class Phase:
     # the kinds of problem (Geometry.kind) it shows: "conv" (a zero border), "conv_mode" (a border of
     # copies of x: grad_x in two stages, grad_x_pad and the fold), "transposed"
     kinds: tuple[str, ...] = ("conv", "conv_mode")
+    # select's axes that hold a place inside a group, not a whole channel: {"c": "f"} says c's axis
+    # holds cg, the channel's place in kernel f's group (w's second axis; the view's group_of maps it)
+    select_local: dict | None = None
 
     def applies(self, geo) -> bool:
         """Whether this phase shows problems of ``geo``'s kind."""
@@ -76,7 +79,7 @@ class Phase:
             "trace": self.plays, "traced": self.traced, "variant_of": self.variant_of, "toggle": self.toggle,
             "toggle_label": self.toggle_label, "explain": self.explain, "layout": list(self.layout),
             "formula": self.formula, "select": self.select, "tensors": list(self.tensors),
-            "steps_from": self.steps_from, "kinds": list(self.kinds),
+            "steps_from": self.steps_from, "kinds": list(self.kinds), "select_local": self.select_local or {},
         }
 
 
@@ -239,7 +242,8 @@ PHASE_LIST = (
         tensors=("x", "x_pad", "w", "b", "out"), bias=True,
         title="forward", subtitle="out",
         explain="Each output a = one window of x_pad times the kernel w, element by element, summed over every input "
-                "channel, plus the bias b. The window slides by the stride; dilation spreads its cells apart.",
+                "channel (with groups: every channel of the kernel's group), plus the bias b. The window slides by the "
+                "stride; dilation spreads its cells apart.",
         layout=("x_pad", "\u22c6", ("w", "+", "b"), "=", "out"),
         formula={"result": "a", "ops": [_PAD_X, _W], "zero": "padding zeros", "group": ["x_pad", 1, "input channel c"],
                  "selected": "c", "bias": 1, "multiples": _WINDOW_BY_CHANNEL},
@@ -313,7 +317,7 @@ PHASE_LIST = (
                  "multiples": {"pos": ["grad_out", 2, 3], "shape": ["Ho", "Wo"],
                                "grids": [["grad_out", "grad_out", "grad_out_value", None],
                                          ["x_pad", "x_pad", "x_value", "x"]]}},
-        select={"f": 0, "c": 1},
+        select={"f": 0, "c": 1}, select_local={"c": "f"},
     ),
     Phase(
         name="grad_b", result="grad_b", sources=("grad_out",), term_box=_outputs, terms=_terms_grad_b,
@@ -335,7 +339,7 @@ PHASE_LIST = (
         formula={"result": NOTATION["w_new"], "ops": [_W, ["Dw", "grad_w", "grad_w_value"]], "zero": "", "group": None,
                  "selected": None, "style": "update", "bias": 0,
                  "bias_symbols": [NOTATION["b_new"], NOTATION["b"], NOTATION["grad_b"]]},
-        select={"f": 0, "c": 1}, kinds=("conv", "conv_mode", "transposed"),
+        select={"f": 0, "c": 1}, select_local={"c": "f"}, kinds=("conv", "conv_mode", "transposed"),
     ),
     Phase(
         name="im2col", result="out", sources=("x_pad", "w"), term_box=_window, terms=_terms_forward,
@@ -368,7 +372,7 @@ PHASE_LIST = (
     Phase(
         name="transposed_scatter", result="x", sources=("x", "w", "out_target"), term_box=_kernel_window,
         terms=_terms_transposed_scatter, kinds=("transposed",), tensors=("x", "w", "out"),
-        title="forward", subtitle="scatter view", variant_of="transposed_forward", toggle="scatter",
+        title="forward", subtitle="scatter view", variant_of="transposed_forward", toggle="stamp",
         toggle_label="scatter view (each x cell stamps the kernel into out)",
         explain="The same numbers, the other way round: each cell of x stamps the kernel w, scaled by its value, into "
                 "out at its place times the stride, minus the padding; where stamps overlap they add up. Products "
@@ -402,9 +406,15 @@ PHASE_LIST = (
         layout=("grad_out_pad", "\u22c6", "x", "=", "grad_w"),
         formula={"result": "Dw", "ops": [["x", "x", "x_value"], _DA], "zero": "padding zeros",
                  "group": ["x", 0, "sample n"], "selected": "n"},
-        select={"c": 0},
+        select={"c": 0, "f": 1}, select_local={"f": "c"},
     ),
 )
+
+# The order the page shows the buttons in (and the API lists the phases): a problem's kind hides the
+# phases that do not show it, so each stage of a pass sits where its plain counterpart does.
+_ORDER = ("forward", "transposed_forward", "transposed_scatter", "grad_x", "grad_x_scatter", "grad_x_pad", "fold",
+          "transposed_grad_x", "grad_w", "transposed_grad_w", "grad_b", "update", "im2col")
+PHASE_LIST = tuple(sorted(PHASE_LIST, key=lambda p: _ORDER.index(p.name)))
 
 #: every phase by name, in the order the page shows them
 PHASES: dict[str, Phase] = {p.name: p for p in PHASE_LIST}

@@ -24,7 +24,7 @@ export function showLegend(list, view) {
   ];
   if (paired) items.push(item("pair", "1", "the cells of one product carry the same number"));
   for (const kind of ZERO_KINDS) {
-    if (marks.has(kind)) items.push(item(kind, kind === "unread" ? "" : "0", legendText(kind)));
+    if (marks.has(kind)) items.push(item(kind, kind === "unread" || kind === "copy" ? "" : "0", legendText(kind)));
   }
   if (view.grids.some((g) => g.step)) items.push(item("pending", "", "not computed yet"));
   list.replaceChildren(...items);

@@ -14,7 +14,7 @@ import { showLegend } from "./legend.js";
 import { Linker } from "./linking.js";
 import { LoadingBar } from "./loading.js";
 import { PhaseNav } from "./phase-nav.js";
-import { PhaseRegistry, sliceOfStep } from "./phases.js";
+import { PhaseRegistry, keepInGroup, kindOf, sliceOfStep } from "./phases.js";
 import { Player } from "./player.js";
 import { ProblemBody } from "./problem-body.js";
 import { ProblemPanel } from "./problem-panel.js";
@@ -23,7 +23,7 @@ import { StepMarks } from "./step-marks.js";
 import { RowWindows } from "./row-window.js";
 import { PageStatus } from "./status.js";
 import { StepSource, stepsKey } from "./step-source.js";
-import { bodyFromProblem, problemFromBody, readUrl, writeUrl } from "./url-state.js";
+import { bodyFromProblem, linkTo, problemFromBody, readUrl, writeUrl } from "./url-state.js";
 import { WindowMotion } from "./window-motion.js";
 import { zerosAt } from "./zeros.js";
 
@@ -68,6 +68,8 @@ async function load({ toSlice = false } = {}) {
   if (!phases) return; // the first load comes from start(), once the registry is here
   const mine = ++generation;
   clampSel();
+  // a transposed problem, or one whose border copies x, has phases of its own (issue 9)
+  state.phase = phases.forKind(state.phase, kindOf(state.problem));
   try {
     const body = await problemBody();
     const entry = phases.get(state.phase);
@@ -76,6 +78,7 @@ async function load({ toSlice = false } = {}) {
     if (mine !== generation) return;
     showError("");
     view = v;
+    Object.assign(state.sel, v.select); // with groups the server keeps kernel f in channel c's group
     drawn = drawView(stage, view, entry.layout, { compact: compact() });
     checkMode.run(body).then(() => { if (mine === generation) checkNow(); });
     marks.reset(drawn);
@@ -104,7 +107,7 @@ async function load({ toSlice = false } = {}) {
 }
 
 function sameSlice(entry, step) {
-  const want = sliceOfStep(entry, step.at);
+  const want = sliceOfStep(entry, step.at, view && view.group_of);
   return Object.entries(want).every(([k, v]) => state.sel[k] === v);
 }
 
@@ -116,7 +119,9 @@ function renderStep() {
   source.ensure(k);
   const step = source.get(k);
   if (step && !sameSlice(entry, step)) {
-    Object.assign(state.sel, sliceOfStep(entry, step.at));
+    const slice = sliceOfStep(entry, step.at, view.group_of);
+    Object.assign(state.sel, slice);
+    for (const axis of Object.keys(slice)) keepInGroup(state.sel, axis, view.group_of);
     load();
     return;
   }
@@ -160,13 +165,27 @@ function markOnce(name) {
 
 // ---- what the view on screen is ---------------------------------------------------------------
 function describe() {
-  nav.show(state.phase);
+  nav.show(state.phase, kindOf(state.problem));
   $("phase-explain").textContent = phases.get(state.phase).explain;
+  showDual(phases.base(state.phase).result === "out" ? view.dual : null); // on the transposed forward and its scatter
   origin.show(phases.get(state.phase), state.problem, stage);
   showLegend($("legend-list"), view);
-  slices.show(view.geometry, state.sel);
+  slices.show(view.geometry, state.sel, view.group_of);
   $("notes").textContent = view.notes.join(" ");
   $("clear-edits").hidden = state.edits.size === 0;
+}
+
+// A transposed convolution's forward is a convolution's grad_x: the sentence, and a link that
+// opens that convolution (with this problem's w and x as its grad_out when they fit in a link).
+function showDual(dual) {
+  const box = $("dual");
+  box.hidden = !dual;
+  if (!dual) return;
+  const link = document.createElement("a");
+  link.href = linkTo(dual.problem, dual.phase, dual.edits, phases);
+  link.textContent = "open the conv whose grad_x this is";
+  link.id = "dual-link";
+  box.replaceChildren(`${dual.text} `, link);
 }
 
 // ---- wiring -------------------------------------------------------------------------------
@@ -215,7 +234,12 @@ new CellEditor(stage, $("editor"), {
 $("clear-edits").addEventListener("click", () => { state.edits = new Map(); load(); });
 const slices = new SlicePanel({
   selects: { n: $("sel-n"), f: $("sel-f"), c: $("sel-c") }, geometryEl: $("geometry"),
-  onChoose: (axis, value) => { state.sel[axis] = value; player.pause(); load({ toSlice: true }); },
+  onChoose: (axis, value) => {
+    state.sel[axis] = value;
+    keepInGroup(state.sel, axis, view && view.group_of); // a kernel chosen in another group brings the channel
+    player.pause();
+    load({ toSlice: true });
+  },
 });
 const status = new PageStatus({
   error: $("error"), notice: $("url-notice"), player, form: $("problem-form"),

@@ -39,11 +39,15 @@ export class PhaseNav {
   }
 
   // Shows phase `name` as the chosen one: its button (its base's, for a variant) pressed, and
-  // the toggles of that button visible and checked when the variant is on screen.
-  show(name) {
+  // the toggles of that button visible and checked when the variant is on screen. `kind`: the
+  // problem's (phases.js kindOf); the buttons of phases that do not show it are hidden.
+  show(name, kind = "conv") {
     this.current = name;
     const lit = this.lit();
-    for (const button of this.buttons) button.setAttribute("aria-pressed", String(button.dataset.phase === lit));
+    for (const button of this.buttons) {
+      button.setAttribute("aria-pressed", String(button.dataset.phase === lit));
+      button.hidden = !this.phases.shows(this.phases.get(button.dataset.phase), kind);
+    }
     for (const { entry, label, box } of this.toggles) {
       label.hidden = entry.variant_of !== lit;
       box.checked = entry.name === name;

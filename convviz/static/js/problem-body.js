@@ -25,8 +25,12 @@ export class ProblemBody {
     const { grad_out: gradOut, target, ...inputs } = arrays;
     const loss = body.loss || "none";
     // a loss makes grad_out itself: then it is not sent (an edit of it has nothing to change)
+    // the layer's settings of issue 9 (groups, padding_mode, transposed, output_padding) as the body has them
+    const layer = Object.fromEntries(["groups", "padding_mode", "transposed", "output_padding"]
+      .filter((k) => body[k] !== undefined).map((k) => [k, body[k]]));
     return { ...inputs, ...(loss === "none" ? { grad_out: gradOut } : { loss }), ...(target ? { target } : {}),
-      stride: body.stride, padding: body.padding, dilation: body.dilation, lr: body.lr, weight_decay: body.weight_decay };
+      stride: body.stride, padding: body.padding, dilation: body.dilation, lr: body.lr, weight_decay: body.weight_decay,
+      ...layer };
   }
 }
 

@@ -1,13 +1,14 @@
-// The problem panel: shapes, stride / padding / dilation per axis, value kind, seed, where
-// grad_out comes from (the loss), the update step's lr and weight decay, and the presets. Reads
-// and fills the form; reports a changed problem (or what is wrong with a field, and which).
+// The problem panel: shapes, stride / padding / dilation per axis, groups, the padding mode, a
+// transposed convolution and its output_padding, value kind, seed, where grad_out comes from
+// (the loss), the update step's lr and weight decay, and the presets. Reads and fills the form;
+// reports a changed problem (or what is wrong with a field, and which).
 
-import { pairText, parsePair, problemFromBody } from "./url-state.js";
+import { pairText, paddingText, parsePadding, parsePair, problemFromBody } from "./url-state.js";
 
-const INT_FIELDS = ["N", "C", "H", "W", "F", "KH", "KW", "seed"];
-const PAIR_FIELDS = ["stride", "padding", "dilation"];
+const INT_FIELDS = ["N", "C", "H", "W", "F", "KH", "KW", "seed", "groups"];
+const PAIR_FIELDS = ["stride", "dilation", "output_padding"];
 const RATE_FIELDS = ["lr", "weight_decay"];
-const CHOICE_FIELDS = ["values", "loss"];
+const CHOICE_FIELDS = ["values", "loss", "padding_mode"];
 
 export class ProblemPanel {
   constructor(form, { presetSelect, presetDescription, onChange, onInvalid }) {
@@ -61,9 +62,23 @@ export class ProblemPanel {
     const f = this.form.elements;
     for (const k of INT_FIELDS) f[k].value = String(problem[k]);
     for (const k of PAIR_FIELDS) f[k].value = pairText(problem[k]);
+    f.padding.value = paddingText(problem.padding);
     for (const k of RATE_FIELDS) f[k].value = String(problem[k]);
     for (const k of CHOICE_FIELDS) f[k].value = problem[k];
+    f.transposed.checked = problem.transposed;
+    this.showLayer(problem);
     this.markPreset(problem);
+  }
+
+  // What the w legend says and which settings apply (output_padding: transposed only; the padding
+  // modes: convolutions only, as PyTorch's ConvTranspose2d pads with zeros).
+  showLayer(problem) {
+    const f = this.form.elements;
+    const legend = this.form.querySelector("#w-legend");
+    if (legend) legend.textContent = problem.transposed ? "w: C x F/groups x KH x KW (ConvTranspose2d)"
+      : problem.groups > 1 ? "w: F x C/groups x KH x KW" : "w: F x C x KH x KW";
+    f.output_padding.disabled = !problem.transposed;
+    f.padding_mode.disabled = problem.transposed;
   }
 
   read() {
@@ -79,12 +94,27 @@ export class ProblemPanel {
       if (!pair) return { error: `${k} must be a whole number or two separated by a comma (rows,cols), got "${f[k].value}"`, field: k };
       problem[k] = pair;
     }
+    const padding = parsePadding(f.padding.value);
+    if (padding === null) {
+      return { error: `padding must be a whole number, two (rows,cols), four (top,bottom,left,right), same or valid, `
+        + `got "${f.padding.value}"`, field: "padding" };
+    }
+    problem.padding = padding;
+    problem.transposed = f.transposed.checked;
+    if (!problem.transposed) problem.output_padding = [0, 0];
+    if (problem.transposed && problem.padding_mode !== "zeros") problem.padding_mode = "zeros";
+    if (problem.groups < 1 || problem.C % problem.groups || problem.F % problem.groups) {
+      return { error: `groups must be at least 1 and divide C = ${problem.C} and F = ${problem.F} (each group has C/groups `
+        + `input channels and F/groups kernels), got ${problem.groups}`, field: "groups" };
+    }
     for (const k of RATE_FIELDS) {
       const v = Number(f[k].value.replace("\u2212", "-"));
       if (f[k].value.trim() === "" || !Number.isFinite(v) || v < 0) return { error: `${k} must be a number >= 0, got "${f[k].value}"`, field: k };
       problem[k] = v;
     }
     for (const k of CHOICE_FIELDS) problem[k] = f[k].value;
+    if (f.transposed.checked) problem.padding_mode = "zeros";
+    this.showLayer(problem);
     return { problem };
   }
 

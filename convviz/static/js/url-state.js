@@ -5,37 +5,67 @@
 // phase=grad_x as the README documents), edit (typed values: "x@0,0,1,2=5;w@...") and check
 // (the Check mode's submitted tensors as JSON, for small problems).
 // lr, weight_decay and loss (the update step and where grad_out comes from) and all=1 (all
-// channels at once) appear when not the defaults. Which phases exist comes from the registry
+// channels at once) appear when not the defaults; so do groups, padding_mode, transposed=1 and
+// output_padding (issue 9), and padding may also be four sides "t,b,l,r", "same" or "valid". Which phases exist comes from the registry
 // (phases.js). A parameter the page cannot use is left out and reported (readUrl's `refused`),
 // never silently dropped.
 
+import { kindOf } from "./phases.js";
+
 const SHAPE_KEYS = [["N", "n"], ["C", "c"], ["H", "h"], ["W", "w"], ["F", "f"], ["KH", "kh"], ["KW", "kw"]];
-const PAIR_KEYS = ["stride", "padding", "dilation"];
+const PAIR_KEYS = ["stride", "dilation"];
 
 // A problem body of the API (x_shape, w_shape, ...) -> the page's problem fields.
 export function problemFromBody(body) {
   const pair = (v, d) => (v === undefined ? [d, d] : Array.isArray(v) ? [v[0], v[1]] : [v, v]);
   const xs = body.x_shape.length === 2 ? [1, 1, ...body.x_shape] : body.x_shape;
   const ws = body.w_shape.length === 2 ? [1, 1, ...body.w_shape] : body.w_shape;
+  const groups = body.groups ?? 1;
+  const padding = body.padding ?? 0;
   return {
-    N: xs[0], C: xs[1], H: xs[2], W: xs[3], F: ws[0], KH: ws[2], KW: ws[3],
-    stride: pair(body.stride, 1), padding: pair(body.padding, 0), dilation: pair(body.dilation, 1),
+    N: xs[0], C: xs[1], H: xs[2], W: xs[3], F: body.transposed ? ws[1] * groups : ws[0], KH: ws[2], KW: ws[3],
+    stride: pair(body.stride, 1),
+    padding: typeof padding === "string" ? padding : Array.isArray(padding) && padding.length === 4 ? [...padding] : pair(padding, 0),
+    dilation: pair(body.dilation, 1),
     values: body.values || "integers", seed: body.seed ?? 0,
     lr: body.lr ?? DEFAULT_RATES.lr, weight_decay: body.weight_decay ?? DEFAULT_RATES.weight_decay, loss: body.loss || "none",
+    ...DEFAULT_LAYER, groups, padding_mode: body.padding_mode || "zeros", transposed: Boolean(body.transposed),
+    output_padding: pair(body.output_padding, 0),
   };
 }
 
 // The update step's defaults, as the API's (convviz/problem/model.py).
 export const DEFAULT_RATES = { lr: 0.01, weight_decay: 0 };
+// The layer's settings of issue 9, as the API's defaults: a plain Conv2d.
+export const DEFAULT_LAYER = { groups: 1, padding_mode: "zeros", transposed: false, output_padding: [0, 0] };
 
-// The page's problem fields -> the API body that generates it.
+// The page's problem fields -> the API body that generates it. w is F x C/groups x KH x KW, or for
+// a transposed convolution C x F/groups x KH x KW (ConvTranspose2d.weight); the settings of
+// issue 9 are sent only when not the defaults (a plain problem's body is as it always was).
 export function bodyFromProblem(p) {
   const pair = ([a, b]) => (a === b ? a : [a, b]);
+  const groups = p.groups ?? 1;
+  const per = (n) => Math.max(1, Math.floor(n / groups)); // a count groups does not divide is refused by the API
+  const padding = typeof p.padding === "string" || p.padding.length === 4 ? p.padding : pair(p.padding);
   return {
-    x_shape: [p.N, p.C, p.H, p.W], w_shape: [p.F, p.C, p.KH, p.KW],
-    stride: pair(p.stride), padding: pair(p.padding), dilation: pair(p.dilation),
+    x_shape: [p.N, p.C, p.H, p.W], w_shape: p.transposed ? [p.C, per(p.F), p.KH, p.KW] : [p.F, per(p.C), p.KH, p.KW],
+    stride: pair(p.stride), padding, dilation: pair(p.dilation),
     values: p.values, seed: p.seed, lr: p.lr, weight_decay: p.weight_decay, loss: p.loss,
+    ...layerSettings(p),
   };
+}
+
+// groups, padding_mode, transposed and output_padding where not the defaults.
+export function layerSettings(p) {
+  const out = {};
+  if ((p.groups ?? 1) !== 1) out.groups = p.groups;
+  if (p.padding_mode && p.padding_mode !== "zeros") out.padding_mode = p.padding_mode;
+  if (p.transposed) {
+    out.transposed = true;
+    const [a, b] = p.output_padding || [0, 0];
+    if (a || b) out.output_padding = a === b ? a : [a, b];
+  }
+  return out;
 }
 
 export function parsePair(text) {
@@ -46,6 +76,18 @@ export function parsePair(text) {
 }
 
 export const pairText = ([a, b]) => (a === b ? String(a) : `${a},${b}`);
+
+// padding as the page writes it: "1", "0,1" (rows,cols), "1,0,2,1" (top,bottom,left,right),
+// "same" or "valid" -> [ph, pw], [t, b, l, r] or the string; null if it is none of these.
+export function parsePadding(text) {
+  const t = String(text).trim().toLowerCase();
+  if (t === "same" || t === "valid") return t;
+  const four = /^(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)$/.exec(t);
+  if (four) return four.slice(1).map(Number);
+  return parsePair(t);
+}
+
+export const paddingText = (p) => (typeof p === "string" ? p : p.length === 4 ? p.join(",") : pairText(p));
 
 function parseEdits(text, refuse) {
   const edits = new Map();
@@ -92,11 +134,30 @@ export function readUrl(search, defaults, phases, choices = {}) {
     if (!q.has(key)) continue;
     const text = q.get(key);
     const pair = parsePair(text);
-    const least = key === "padding" ? 0 : 1;
-    if (pair && Math.min(...pair) >= least) { problem[key] = pair; given = true; }
-    else refuse(key, text, `${key} must be a whole number >= ${least}, or two separated by a comma (rows,cols)`);
+    if (pair && Math.min(...pair) >= 1) { problem[key] = pair; given = true; }
+    else refuse(key, text, `${key} must be a whole number >= 1, or two separated by a comma (rows,cols)`);
   }
-  for (const key of ["values", "loss"]) {
+  if (q.has("padding")) {
+    const padding = parsePadding(q.get("padding"));
+    if (padding !== null) { problem.padding = padding; given = true; }
+    else refuse("padding", q.get("padding"), "padding must be a whole number >= 0, two (rows,cols), four "
+      + "(top,bottom,left,right), same or valid");
+  }
+  if (q.has("groups")) {
+    const text = q.get("groups");
+    if (WHOLE.test(text) && Number(text) >= 1) { problem.groups = Number(text); given = true; }
+    else refuse("groups", text, "groups must be a whole number >= 1");
+  }
+  if (q.has("transposed")) {
+    if (["0", "1"].includes(q.get("transposed"))) { problem.transposed = q.get("transposed") === "1"; given = true; }
+    else refuse("transposed", q.get("transposed"), "transposed must be 1 (ConvTranspose2d) or 0");
+  }
+  if (q.has("output_padding")) {
+    const pair = parsePair(q.get("output_padding"));
+    if (pair) { problem.output_padding = pair; given = true; }
+    else refuse("output_padding", q.get("output_padding"), "output_padding must be a whole number >= 0, or two (rows,cols)");
+  }
+  for (const key of ["values", "loss", "padding_mode"]) {
     if (!q.has(key)) continue;
     const allowed = choices[key] || [q.get(key)];
     if (allowed.includes(q.get(key))) { problem[key] = q.get(key); given = true; }
@@ -126,7 +187,9 @@ export function readUrl(search, defaults, phases, choices = {}) {
     else refuse("step", q.get("step"), "step must be a whole number >= 0 (0-based)");
   }
   if (q.has("phase") && !phases.get(q.get("phase"))) {
-    refuse("phase", q.get("phase"), `phase must be one of ${phases.entries.map((e) => e.name).join(", ")}`);
+    const kind = kindOf(problem); // the phases that show this problem (issue 9: each kind has its own)
+    refuse("phase", q.get("phase"),
+      `phase must be one of ${phases.entries.filter((e) => phases.shows(e, kind)).map((e) => e.name).join(", ")}`);
   }
   for (const key of ["all", ...phases.variants.map((v) => v.toggle)]) {
     if (q.has(key) && !["0", "1"].includes(q.get(key))) refuse(key, q.get(key), `${key} must be 1 (on) or 0 (off)`);
@@ -144,11 +207,32 @@ export function readUrl(search, defaults, phases, choices = {}) {
 }
 
 export function writeUrl(state, phases) {
+  const url = `${location.pathname}?${queryOf(state, phases)}`;
+  if (url !== location.pathname + location.search) history.replaceState(null, "", url);
+}
+
+// The page's link to another problem: a problem body of the API, a phase and typed cells (an
+// edit string as the URL's edit=), e.g. the convolution whose grad_x a transposed one's forward is.
+export function linkTo(body, phase, edit, phases) {
+  const edits = new Map();
+  if (edit) for (const item of edit.split(";")) { const [cell, v] = item.split("="); edits.set(cell.replace("@", "|"), Number(v)); }
+  return `${location.pathname}?${queryOf({ problem: problemFromBody(body), phase, step: 0, sel: { n: 0, f: 0, c: 0 },
+    edits, allChannels: false }, phases)}`;
+}
+
+function queryOf(state, phases) {
   const p = state.problem;
   const entry = phases.get(state.phase);
   const q = new URLSearchParams();
   for (const [field, key] of SHAPE_KEYS) q.set(key, String(p[field]));
-  for (const key of PAIR_KEYS) q.set(key, pairText(p[key]));
+  q.set("stride", pairText(p.stride));
+  q.set("padding", paddingText(p.padding));
+  q.set("dilation", pairText(p.dilation));
+  const layer = layerSettings(p);
+  if (layer.groups) q.set("groups", String(layer.groups));
+  if (layer.padding_mode) q.set("padding_mode", layer.padding_mode);
+  if (layer.transposed) q.set("transposed", "1");
+  if (layer.output_padding !== undefined) q.set("output_padding", pairText(p.output_padding));
   q.set("values", p.values);
   q.set("seed", String(p.seed));
   if (p.loss && p.loss !== "none") q.set("loss", p.loss);
@@ -161,6 +245,5 @@ export function writeUrl(state, phases) {
   if (state.edits.size) q.set("edit", editsText(state.edits));
   if (state.allChannels) q.set("all", "1");
   if (state.check) q.set("check", state.check);
-  const url = `${location.pathname}?${q}`;
-  if (url !== location.pathname + location.search) history.replaceState(null, "", url);
+  return q;
 }

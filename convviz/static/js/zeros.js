@@ -20,10 +20,30 @@ const KINDS = {
     one: "a zero inserted by the stride", many: "zeros inserted by the stride",
   },
   unread: { mark: "never read by any window", legend: "never read by any window" },
+  // issue 9: the border of a padding mode, w_mat's zeros between groups, a transposed convolution's x_pad
+  copy: {
+    mark: "a copy of a cell of x on the border (padding mode): its gradient goes back to that cell in the fold",
+    legend: "border cell copying a cell of x (reflect, replicate, circular)",
+  },
+  group: {
+    mark: "a zero of w_mat: this channel is in another group than this kernel's",
+    legend: "zero of w_mat outside the kernel's group (one block per group)",
+    one: "a channel of another group", many: "channels of other groups",
+  },
+  xmargin: {
+    mark: "padding of the spread x: a zero around it in x_pad, no cell of x",
+    legend: "zero around the spread x (dilation*(K-1) - padding, output_padding at the bottom / right)",
+    one: "a zero around the spread x", many: "zeros around the spread x",
+  },
+  xgap: {
+    mark: "a zero the stride inserts between x values, no cell of x",
+    legend: "zero inserted by the stride between x values",
+    one: "a zero inserted between x values", many: "zeros inserted between x values",
+  },
 };
 
 // The order the legend lists them in.
-export const ZERO_KINDS = ["pad", "margin", "gap", "unread"];
+export const ZERO_KINDS = ["pad", "margin", "gap", "xmargin", "xgap", "copy", "group", "unread"];
 
 export function markText(mark) {
   return KINDS[mark] ? KINDS[mark].mark : mark;
