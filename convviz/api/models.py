@@ -163,5 +163,7 @@ class PhaseOut(BaseModel):
     select_local: dict[str, str] = Field(description="Axes of `select` that hold a place in a group (w's second axis): "
                                          "{'c': 'f'}: the channel's place among kernel f's group's channels (the view's "
                                          "group_of maps it to a channel).")
+    window: bool = Field(description="Whether a step's cells in a source grid form a window the page frames "
+                         "(false for the fold, whose copies lie apart).")
     kinds: list[str] = Field(description="The kinds of problem the phase shows (geometry.kind; absent there: 'conv'): "
                              "'conv' (a zero border), 'conv_mode' (a border of copies of x), 'transposed'.")

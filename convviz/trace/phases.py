@@ -58,6 +58,8 @@ class Phase:
     # select's axes that hold a place inside a group, not a whole channel: {"c": "f"} says c's axis
     # holds cg, the channel's place in kernel f's group (w's second axis; the view's group_of maps it)
     select_local: dict | None = None
+    # whether a step's cells in a source grid form a window the page frames (the fold's copies do not)
+    window: bool = True
 
     def applies(self, geo) -> bool:
         """Whether this phase shows problems of ``geo``'s kind."""
@@ -80,6 +82,7 @@ class Phase:
             "toggle_label": self.toggle_label, "explain": self.explain, "layout": list(self.layout),
             "formula": self.formula, "select": self.select, "tensors": list(self.tensors),
             "steps_from": self.steps_from, "kinds": list(self.kinds), "select_local": self.select_local or {},
+            "window": self.window,
         }
 
 
@@ -295,7 +298,7 @@ PHASE_LIST = (
     ),
     Phase(
         name="fold", result="grad_x", sources=("grad_x_pad_copy",), term_box=_copies, terms=_terms_fold,
-        kinds=("conv_mode",), tensors=("x", "x_pad", "grad_x_pad", "grad_x"),
+        kinds=("conv_mode",), window=False, tensors=("x", "x_pad", "grad_x_pad", "grad_x"),
         title="fold", subtitle="2. onto x",
         explain="Stage 2 of 2: each cell of x was used in the forward pass wherever x_pad holds a copy of it (itself, "
                 "and its mirrored, repeated or wrapped copies on the border), so its gradient is the sum of "

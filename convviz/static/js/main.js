@@ -137,7 +137,7 @@ function renderStep() {
   const accumulated = phases.accumulates(state.phase);
   marks.show(current, k, { pending: !accumulated });
   if (accumulated && step) marks.showPartial(view, accumulated, step.partial);
-  motion.show(drawn, marks.inStep);
+  motion.show(drawn, entry.window === false ? [] : marks.inStep); // the fold's copies are no window
   rows.follow();
   const spec = entry.formula;
   const selected = state.sel[spec.selected];
