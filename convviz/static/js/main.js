@@ -70,6 +70,7 @@ async function load({ toSlice = false } = {}) {
   clampSel();
   // a transposed problem, or one whose border copies x, has phases of its own (issue 9)
   state.phase = phases.forKind(state.phase, kindOf(state.problem));
+  nav.show(state.phase, kindOf(state.problem)); // the buttons of the new problem's kind at once, not when its view arrives
   try {
     const body = await problemBody();
     const entry = phases.get(state.phase);
