@@ -174,10 +174,11 @@ SNIPPET_CASES = [
 @pytest.mark.parametrize("body", SNIPPET_CASES, ids=["groups-reflect-four-sides", "same-circular", "transposed"])
 @pytest.mark.parametrize("library", ["numpy", "pytorch"])
 def test_code_snippets_of_the_new_settings_rebuild_the_results(client, body, library, capsys):
-    phases = ["forward"] if body.get("transposed") else ["forward", "im2col"]
+    phases = (["transposed_forward", "transposed_grad_w"] if body.get("transposed") else
+              ["forward", "im2col", "grad_w"] + (["fold"] if body.get("padding_mode", "zeros") != "zeros" else []))
     want = client.post("/api/v1/conv", json=body).json()
     for phase in phases:
-        r = client.post(f"/api/v1/export/code/{phase}", json=body)
+        r = client.post(f"/api/v1/export/code/{phase}", json=body, params={"n": 0, "f": 1, "c": 1})
         assert r.status_code == 200, r.text
         ns: dict = {}
         exec(compile(r.json()[library], f"<{library} snippet>", "exec"), ns)  # the snippet as a reader runs it

@@ -29,9 +29,16 @@ VIEWED = {
     "forward": ("out", "out[{n}, {f}]", "sample n={n}, kernel f={f}"),
     "grad_x": ("grad_x", "grad_x[{n}, {c}]", "sample n={n}, channel c={c}"),
     "grad_x_scatter": ("grad_x", "grad_x[{n}, {c}]", "sample n={n}, channel c={c}"),
-    "grad_w": ("grad_w", "grad_w[{f}, {c}]", "kernel f={f}, channel c={c}"),
+    "grad_w": ("grad_w", "grad_w[{f}, {cg}]", "kernel f={f}, channel c={c}"),
     "grad_b": ("grad_b", None, None),
     "im2col": ("cols", "cols[{r0}:{r1}]", "the windows of sample n={n}"),
+    # issue 9: the fold's two stages end in grad_x; a transposed convolution's w is (C, F/groups, KH, KW)
+    "grad_x_pad": ("grad_x", "grad_x[{n}, {c}]", "sample n={n}, channel c={c}"),
+    "fold": ("grad_x", "grad_x[{n}, {c}]", "sample n={n}, channel c={c}"),
+    "transposed_forward": ("out", "out[{n}, {f}]", "sample n={n}, output channel f={f}"),
+    "transposed_scatter": ("out", "out[{n}, {f}]", "sample n={n}, output channel f={f}"),
+    "transposed_grad_x": ("grad_x", "grad_x[{n}, {c}]", "sample n={n}, channel c={c}"),
+    "transposed_grad_w": ("grad_w", "grad_w[{c}, {fg}]", "input channel c={c}, output channel f={f}"),
 }
 
 GENERATOR = {
@@ -142,7 +149,9 @@ def snippets(conv: Convolution, phase: str, *, values: str, seed: int, explicit:
             generated.pop(name, None)  # a sent tensor is never "generated"
     tensors = _sources(conv, generated, list(edits), inline_all)
     viewed = VIEWED.get(phase, ("out", None, None))
-    select = {"n": n, "f": f, "c": c, "r0": n * g.Ho * g.Wo, "r1": (n + 1) * g.Ho * g.Wo}
+    select = {"n": n, "f": f, "c": c, "r0": n * g.Ho * g.Wo, "r1": (n + 1) * g.Ho * g.Wo,
+              # the place of c among kernel f's channels (w's second axis), and of f among c's kernels
+              "cg": c % g.Cg, "fg": f % g.Fg}
     common = dict(tensors=tensors, g=g, viewed=viewed, select=select, phase=phase)
     return {"phase": phase, "values": "inline" if all(t.source == "inline" for t in tensors) else "generated",
             "pytorch": _pytorch(**common, values=values, seed=seed),
