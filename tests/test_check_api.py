@@ -112,3 +112,25 @@ def test_bad_requests_get_422_saying_what(api, extra, status, message):
 def test_limits_apply(api):
     r = api.post("/api/v1/check", json={"x_shape": [4000, 4000], "w_shape": [3, 3], "submitted": {"grad_b": [0]}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "limit_exceeded"
+
+
+@pytest.mark.parametrize("extra, tensor", [
+    ({"x_shape": [1, 4, 5, 5], "w_shape": [4, 2, 3, 3], "groups": 2, "padding": 1}, "grad_w"),
+    ({"x_shape": [1, 2, 5, 5], "w_shape": [2, 2, 3, 3], "padding": 1, "padding_mode": "reflect"}, "grad_x"),
+    ({"x_shape": [1, 2, 4, 4], "w_shape": [2, 3, 3, 3], "transposed": True, "stride": 2, "padding": 1,
+      "output_padding": 1}, "out"),
+])
+def test_other_kinds_of_problem_are_judged_without_names(api, extra, tensor):
+    """Groups, padding modes and transposed problems: every cell judged against the server's own
+    answer, no mistake named (the mistakes model the plain convolution), no step shown."""
+    body = {**extra, "values": "integers", "seed": 3}
+    right = np.array(api.post("/api/v1/conv?im2col=false", json=body).json()[tensor])
+    got = right.copy()
+    got.flat[1] += 1.0
+    r = api.post("/api/v1/check", json={**body, "submitted": {tensor: got.tolist()}})
+    assert r.status_code == 200, r.text
+    t = r.json()["tensors"][tensor]
+    assert t["wrong"] == [list(np.unravel_index(1, right.shape))] and t["wrong_count"] == 1
+    assert r.json()["diagnosis"] is None and t["first"] is None
+    ok = api.post("/api/v1/check", json={**body, "submitted": {tensor: right.tolist()}})
+    assert ok.json()["ok"] is True

@@ -153,6 +153,10 @@ def check_arrays(pb: Problem, submitted: dict[str, np.ndarray], *, rtol: float =
     ``first`` is the first wrong cell's step and ``diagnosis`` the first tensor's named mistake.
     """
     pred = Predictions([pb], {0: right} if right else None)
+    # Groups, a border of copies, four unequal sides or a transposed convolution: the cells are
+    # judged, but no mistake is named and no step is shown (the battery's mistakes and the phases
+    # forward / grad_x / grad_w / grad_b are those of the plain convolution).
+    plain = getattr(pb.geo, "plain", False)
     tensors, diagnosis = {}, None
     for tensor in TENSORS:
         if tensor not in submitted:
@@ -167,9 +171,11 @@ def check_arrays(pb: Problem, submitted: dict[str, np.ndarray], *, rtol: float =
             entry.update(max_abs_error=max_abs, wrong_count=len(wrong_cells),
                          wrong=[list(c) for c in wrong_cells[:cells_cap]])
         if verdict is not None:
-            found = output_size_diagnosis(got.shape, pb) if tensor == "out" else None
-            found = found or diagnose(tensor, {0: Outcome(array=got)}, 0, pred, rtol, atol)
-            if entry["wrong"]:
+            found = None
+            if plain:  # the mistakes are models of the tutorial's convolution: named for it alone
+                found = output_size_diagnosis(got.shape, pb) if tensor == "out" else None
+                found = found or diagnose(tensor, {0: Outcome(array=got)}, 0, pred, rtol, atol)
+            if entry["wrong"] and plain:
                 index = tuple(entry["wrong"][0])
                 entry["first"] = first_cell(pb, tensor, index, float(got[index]), rtol, atol, explain=found is None)
             entry["diagnosis"] = None if found is None else found.as_dict()
