@@ -54,16 +54,19 @@ def sides(padding, KH, KW, dilation):
     return (ph, ph, pw, pw)
 
 
-def copied(k, size, mode):
-    """Which cell of an axis of ``size`` cells position ``k`` (0 = the first cell of x) holds, or None."""
+def copied(pos, before, after, size, mode):
+    """Which cell of an axis of ``size`` cells position ``pos`` of the padded axis holds, or None;
+    ``before`` / ``after`` cells of border on each side, a negative one cropping that many cells."""
+    if mode == "circular":  # F.pad crops first, then wraps around the cells left
+        first = max(-before, 0)
+        return first + (pos - max(before, 0)) % (size - first - max(-after, 0))
+    k = pos - before  # 0 = the first cell of x: reflect and replicate read uncropped x
     if 0 <= k < size:
         return k
     if mode == "zeros":
         return None
     if mode == "replicate":
         return 0 if k < 0 else size - 1
-    if mode == "circular":
-        return k % size
     # reflect: mirror about the edge cell, which is not repeated
     return -k if k < 0 else 2 * (size - 1) - k
 
@@ -80,8 +83,8 @@ def ref_conv(x, w, b, stride, padding, dilation, groups, mode):
     Fg = F // groups
     for n, f, i, j in np.ndindex(N, F, Ho, Wo):
         for cg, p, q in np.ndindex(Cg, KH, KW):
-            r = copied(i * sh + p * dh - top, H, mode)
-            s = copied(j * sw + q * dw - left, W, mode)
+            r = copied(i * sh + p * dh, top, bottom, H, mode)
+            s = copied(j * sw + q * dw, left, right, W, mode)
             if r is not None and s is not None:
                 out[n, f, i, j] += x[n, (f // Fg) * Cg + cg, r, s] * w[f, cg, p, q]
     return out
@@ -136,19 +139,25 @@ def conv_configs(draw, max_size=6):
     N, H, W = draw(st.integers(1, 2)), draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
     KH, KW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     mode = draw(st.sampled_from(MODES))
-    kind = draw(st.sampled_from(["int", "pair", "four", "same", "valid"]))
+    # "crop": four sides, one of them negative (the modes that copy x only; F.pad crops there)
+    kind = draw(st.sampled_from(["int", "pair", "four", "same", "valid"] + (["crop"] * 2 if mode != "zeros" else [])))
     stride = (1, 1) if kind == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     limit_h = H - 1 if mode == "reflect" else (H if mode == "circular" else 3)
     limit_w = W - 1 if mode == "reflect" else (W if mode == "circular" else 3)
-    ph, ph2 = draw(st.integers(0, min(3, limit_h))), draw(st.integers(0, min(3, limit_h)))
-    pw, pw2 = draw(st.integers(0, min(3, limit_w))), draw(st.integers(0, min(3, limit_w)))
-    padding = {"int": min(ph, pw), "pair": [ph, pw], "four": [ph, ph2, pw, pw2], "same": "same", "valid": "valid"}[kind]
+    low = 0 if mode == "zeros" else -3  # negative sides crop in the modes that copy x (F.pad)
+    ph, ph2 = draw(st.integers(low, min(3, limit_h))), draw(st.integers(low, min(3, limit_h)))
+    pw, pw2 = draw(st.integers(low, min(3, limit_w))), draw(st.integers(low, min(3, limit_w)))
+    padding = {"int": min(ph, pw), "pair": [ph, pw], "four": [ph, ph2, pw, pw2], "same": "same", "valid": "valid",
+               "crop": [ph, ph2, pw, pw2]}[kind]
+    if kind == "crop":
+        padding[draw(st.integers(0, 3))] = -draw(st.integers(1, 2))
     top, bottom, left, right = sides(padding, KH, KW, dilation)
     if mode == "reflect":
         assume(max(top, bottom) < H and max(left, right) < W)
-    if mode == "circular":
-        assume(max(top, bottom) <= H and max(left, right) <= W)
+    if mode == "circular":  # wraps around the cells the crop leaves (beyond that PyTorch has no defined answer)
+        kept_h, kept_w = H + min(top, 0) + min(bottom, 0), W + min(left, 0) + min(right, 0)
+        assume(max(top, bottom) <= kept_h and max(left, right) <= kept_w)
     assume(H + top + bottom >= dilation[0] * (KH - 1) + 1 and W + left + right >= dilation[1] * (KW - 1) + 1)
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     x = rng.standard_normal((N, groups * Cg, H, W))
@@ -331,6 +340,30 @@ def test_fold_adds_each_copy_onto_its_source():
     assert geo.copies(1).tolist() == [[2, 6, -1], [3, 1, 5], [4, 0, -1]]
 
 
+def test_negative_sides_crop_by_hand():
+    """One row x0..x4 = [10, 11, 12, 13, 14] (values from PyTorch 2.13's F.pad, worked by hand):
+    reflect [-3, 3] crops x0..x2 and mirrors about uncropped x's edge, [x3 x4 x3 x2 x1]; replicate
+    [2, -2] keeps x0..x2 and repeats x0; circular [-2, 2] wraps around what is left, [x2 x3 x4 x2 x3]."""
+    x = np.array([[[[10.0, 11.0, 12.0, 13.0, 14.0]]]])
+    cases = [("reflect", [0, 0, -3, 3], [13, 14, 13, 12, 11], [[-1, -1], [4, -1], [3, -1], [0, 2], [1, -1]]),
+             ("replicate", [0, 0, 2, -2], [10, 10, 10, 11, 12],
+              [[2, 0, 1], [3, -1, -1], [4, -1, -1], [-1, -1, -1], [-1, -1, -1]]),
+             ("circular", [0, 0, -2, 2], [12, 13, 14, 12, 13], [[-1, -1], [-1, -1], [0, 3], [1, 4], [2, -1]])]
+    for mode, pads, want, copies in cases:
+        geo = Geometry.from_shapes((1, 1, 1, 5), (1, 1, 1, 1), padding=pads, padding_mode=mode)
+        assert pad_input(x, geo).tolist() == [[[want]]], mode
+        assert geo.copies(1).tolist() == copies, mode
+        # each x cell collects the gradients of its copies; a cropped cell no copy reads gets 0
+        grad_x_pad = np.array([[[[1.0, 10.0, 100.0, 1000.0, 10000.0]]]])
+        folded = [sum(grad_x_pad[0, 0, 0, k] for k in row if k >= 0) for row in copies]
+        assert fold(grad_x_pad, geo)[0, 0, 0].tolist() == folded, mode
+    # the sizes of the issue's examples, 5x5 and a 3x3 kernel
+    assert fast.conv2d_forward(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=-1, padding_mode="reflect").shape \
+        == (1, 1, 1, 1)
+    assert naive.conv2d_forward(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=(1, -1),
+                                padding_mode="circular").shape == (1, 1, 5, 1)
+
+
 def test_geometry_sizes_by_hand():
     same_even = Geometry.from_shapes((1, 1, 5, 5), (1, 1, 2, 2), padding="same")
     assert same_even.pads == (0, 1, 0, 1) and (same_even.Ho, same_even.Wo) == (5, 5)
@@ -383,10 +416,11 @@ def raw_channels(draw, transposed=False):
 @st.composite
 def raw_conv_settings(draw):
     mode = mostly(draw, st.sampled_from(MODES), st.just("bogus"))
-    low = -1 if mode == "zeros" else 0  # F.pad crops on negative sides in the modes; see the test
+    low = -1 if mode == "zeros" else -2  # negative sides: refused in zeros mode, cropping (F.pad) in the others
     side = st.integers(low, 3)
+    four = st.integers(0 if mode == "zeros" else low, 3)  # four sides in zeros mode: F.pad's zeros, not conv2d's
     padding = draw(st.one_of(side, st.lists(side, min_size=2, max_size=2),
-                             st.lists(st.integers(0, 3), min_size=4, max_size=4),
+                             st.lists(four, min_size=4, max_size=4),
                              st.sampled_from(["same", "same", "valid", "full"])))
     pos = st.integers(0, 3)
     pair_or_int = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
@@ -417,12 +451,50 @@ def torch_conv_accepts(s):
     return accepts(run)
 
 
+def circular_undefined(s) -> bool:
+    """A side of circular padding longer than the cells the negative sides leave on its axis."""
+    H, W = s["x_shape"][2:]
+    KH, KW = s["w_shape"][2:]
+    top, bottom, left, right = sides(s["padding"], KH, KW, s["dilation"])
+    return (max(top, bottom) > H + min(top, 0) + min(bottom, 0)
+            or max(left, right) > W + min(left, 0) + min(right, 0))
+
+
 @needs_torch
 @settings(max_examples=400, deadline=None)
 @given(raw_conv_settings())
 def test_conv_refuses_exactly_what_torch_refuses(s):
-    """Negative padding in reflect / replicate / circular is left out: nn.Conv2d passes it to F.pad,
-    which crops; convviz refuses negative padding in every mode (as conv2d does in zeros mode)."""
+    """Negative padding included: refused in zeros mode (as conv2d refuses it), cropping in reflect /
+    replicate / circular (nn.Conv2d passes it to F.pad). One exception, refused here though PyTorch
+    accepts it: a circular side longer than what the crop leaves, where F.pad reads memory it never
+    wrote (its answer changes from run to run, and its gradient disagrees with its own forward)."""
+    check_acceptance(s)
+
+
+@st.composite
+def cropping_settings(draw):
+    """Valid apart from the padding: negative sides near every limit (all cropped, reflect's and
+    circular's side limits, the kernel no longer fitting), as an int, a pair or four sides."""
+    H, W, KH, KW = draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    mode, groups = draw(st.sampled_from(MODES)), draw(st.sampled_from([1, 2]))
+    side = st.integers(-3, 3)
+    forms = [side, st.lists(side, min_size=2, max_size=2)]
+    if mode != "zeros":  # four sides are F.pad's, whose zeros crop too: convviz keeps conv2d's rule there
+        forms.append(st.lists(side, min_size=4, max_size=4))
+    return {"x_shape": (1, 2, H, W), "w_shape": (2, 2 // groups, KH, KW), "stride": draw(st.integers(1, 2)),
+            "dilation": draw(st.integers(1, 2)), "groups": groups, "padding": draw(st.one_of(*forms)),
+            "padding_mode": mode}
+
+
+@needs_torch
+@settings(max_examples=300, deadline=None)
+@given(cropping_settings())
+def test_negative_sides_are_refused_exactly_where_torch_refuses_them(s):
+    check_acceptance(s)
+
+
+def check_acceptance(s):
+    """convviz accepts ``s`` exactly when PyTorch does, with out's shape, but for circular_undefined."""
     want_ok, want = torch_conv_accepts(s)
     x, w = np.zeros(s["x_shape"]), np.zeros(s["w_shape"])
     hyper = {k: s[k] for k in ("stride", "padding", "dilation", "groups", "padding_mode")}
@@ -431,6 +503,9 @@ def test_conv_refuses_exactly_what_torch_refuses(s):
         # refused as a ValueError whose message says what was received
         with pytest.raises(ValueError):
             naive.conv2d_forward(x, w, None, **hyper)
+    if s["padding_mode"] == "circular" and want_ok and circular_undefined(s):
+        assert not got_ok and "reads memory it never wrote" in got, (got, s)
+        return
     assert got_ok == want_ok, f"torch: {want!r}; convviz: {got!r}; settings {s}"
     if got_ok:
         assert got == want
@@ -481,6 +556,15 @@ def test_transposed_refuses_exactly_what_torch_refuses(s):
     (lambda: Geometry.from_shapes((1, 1, 3, 3), (1, 1, 3, 3), padding=4, padding_mode="circular"),
      "wraps around at most once: top padding is 4 but H = 3; allowed: at most 3"),
     (lambda: Geometry.from_shapes((1, 1, 3, 3), (1, 1, 3, 3), padding_mode="mirror"), "padding_mode must be one of"),
+    (lambda: Geometry.from_shapes((1, 1, 5, 5), (1, 1, 1, 1), padding=-1), "a negative side crops x, allowed with"),
+    (lambda: Geometry.from_shapes((1, 1, 5, 5), (1, 1, 1, 1), padding=[0, 0, -1, 0]),
+     "padding must be >= 0 on every side, got [0, 0, -1, 0]"),
+    (lambda: Geometry.from_shapes((1, 1, 5, 5), (1, 1, 1, 1), padding=[-3, -2, 0, 0], padding_mode="replicate"),
+     "leaves 0 rows of x_pad (H = 5)"),
+    (lambda: Geometry.from_shapes((1, 1, 5, 5), (1, 1, 1, 1), padding=[0, 0, 3, -3], padding_mode="circular"),
+     "left padding is 3 but only 2 of W = 5 are left after the crop"),
+    (lambda: Geometry.from_shapes((1, 1, 5, 5), (1, 1, 1, 1), padding=[-1, 5, 0, 0], padding_mode="reflect"),
+     "bottom padding is 5 but H = 5; allowed: at most 4"),
     (lambda: Geometry.from_shapes((1, 1, 3, 3), (1, 1, 3, 3), groups=0), "groups must be an integer >= 1, got 0"),
     (lambda: TransposedGeometry.from_shapes((1, 1, 3, 3), (1, 1, 3, 3), stride=2, output_padding=2),
      "allowed on the vertical axis: 0 to 1"),

@@ -61,6 +61,35 @@ def test_conv_answers_x_pad_source_and_grad_x_pad_in_the_modes(client, mode):
     assert not w_mat[:12, 3:].any() and not w_mat[12:, :3].any()  # group 0: rows of c 0-1, kernels 0-2
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_negative_sides_crop_as_torch_and_every_phase_shows_them(client, mode):
+    """x_pad smaller than x on one axis and larger on the other: top -2, bottom 1, left 1, right -1."""
+    body = {"x_shape": [1, 2, 5, 4], "w_shape": [2, 1, 2, 2], "groups": 2, "padding": [-2, 1, 1, -1],
+            "padding_mode": mode, "values": "normal", "seed": 5}
+    status, ans = post(client, body)
+    assert status == 200, ans
+    assert ans["geometry"]["pads"] == [-2, 1, 1, -1] and (ans["geometry"]["Hp"], ans["geometry"]["Wp"]) == (4, 4)
+    x, w, b, go = (np.array(ans[k]) for k in ("x", "w", "b", "grad_out"))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    x_pad_t = TF.pad(xt, (1, -1, -2, 1), mode=mode)
+    x_pad_t.retain_grad()
+    out = TF.conv2d(x_pad_t, wt, bt, groups=2)
+    out.backward(torch.tensor(go))
+    np.testing.assert_allclose(ans["out"], out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ans["x_pad"], x_pad_t.detach().numpy(), rtol=0, atol=0)
+    np.testing.assert_allclose(ans["grad_x_pad"], x_pad_t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ans["grad_x"], xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ans["grad_w"], wt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert not np.array(ans["grad_x"])[:, :, :2].any()  # the rows cropped away, which no x_pad cell copies
+    x_pad, source = np.array(ans["x_pad"]), ans["x_pad_source"]
+    for idx in np.ndindex(x_pad.shape):
+        cell = source[idx[0]][idx[1]][idx[2]][idx[3]]
+        assert cell[:2] == list(idx[:2]) and x_pad[idx] == x[tuple(cell)]
+    for phase in ("forward", "grad_x_pad", "fold", "grad_w", "grad_b", "update"):
+        r = client.post(f"/api/v1/page/view/{phase}", json=body)
+        assert r.status_code == 200, (phase, r.text[:300])
+
+
 def test_zeros_mode_answers_as_before_without_the_new_fields(client):
     status, ans = post(client, {"x_shape": [1, 1, 4, 4], "w_shape": [1, 1, 3, 3], "padding": 1})
     assert status == 200

@@ -156,8 +156,12 @@ def conv_problems(draw):
     KH, KW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
     most_h, most_w = (H - 1, W - 1) if mode == "reflect" else (min(H, 2), min(W, 2))
-    pads = [draw(st.integers(0, most_h)), draw(st.integers(0, most_h)),
-            draw(st.integers(0, most_w)), draw(st.integers(0, most_w))]
+    low = 0 if mode == "zeros" else -2  # a negative side crops (F.pad), in the modes that copy x
+    pads = [draw(st.integers(low, most_h)), draw(st.integers(low, most_h)),
+            draw(st.integers(low, most_w)), draw(st.integers(low, most_w))]
+    if mode == "circular":  # it wraps around the cells the crop leaves
+        assume(max(pads[:2]) <= H + min(pads[0], 0) + min(pads[1], 0))
+        assume(max(pads[2:]) <= W + min(pads[2], 0) + min(pads[3], 0))
     stride, dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 3))), (draw(st.integers(1, 2)), 1)
     assume(H + pads[0] + pads[1] >= dilation[0] * (KH - 1) + 1 and W + pads[2] + pads[3] >= KW)
     return {"x_shape": [draw(st.integers(1, 2)), groups * Cg, H, W], "w_shape": [groups * Fg, Cg, KH, KW],

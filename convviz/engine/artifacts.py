@@ -26,25 +26,38 @@ def pad_input(x: np.ndarray, geo) -> np.ndarray:
     if geo.transposed:
         return _dilate_pad(x, geo.stride, geo.x_pad_margins, (geo.Hp, geo.Wp))[0]
     top, bottom, left, right = geo.pads
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[geo.padding_mode])
+    if min(geo.pads) >= 0:
+        return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=NUMPY_PAD_MODES[geo.padding_mode])
+    # a negative side crops (modes that copy x only): np.pad takes no negative width, and reflect
+    # mirrors about uncropped x's edge (docs/conventions.md), so gather each row and column by its source
+    _, rows, _ = geo.x_pad_source(np.arange(geo.Hp), 0)
+    _, _, cols = geo.x_pad_source(0, np.arange(geo.Wp))
+    return x[:, :, rows][:, :, :, cols]
 
 
 def fold(grad_x_pad: np.ndarray, geo: Geometry) -> np.ndarray:
     """``grad_x_pad`` (N, C, Hp, Wp) -> ``grad_x`` (N, C, H, W): each x_pad cell's gradient added
-    onto the x cell it copies (``geo.x_pad_source``); zeros of the border copy nothing.
+    onto the x cell it copies (``geo.x_pad_source``); zeros of the border copy nothing, and a
+    cell of x that a negative side crops and no border copies gets 0.
 
-    Rows first, then columns: the border of a padding mode copies whole rows and whole columns."""
-    top, left = geo.padding
-    rows = np.array(grad_x_pad[:, :, top:top + geo.H, :])
-    for k in range(geo.Hp):
-        ok, h, _ = geo.x_pad_source(k, left)
-        if not top <= k < top + geo.H and ok:
-            rows[:, :, int(h), :] += grad_x_pad[:, :, k, :]
-    out = np.array(rows[:, :, :, left:left + geo.W])
-    for k in range(geo.Wp):
-        ok, _, v = geo.x_pad_source(top, k)
-        if not left <= k < left + geo.W and ok:
-            out[:, :, :, int(v)] += rows[:, :, :, k]
+    Rows first, then columns: the border of a padding mode copies whole rows and whole columns.
+    Each cell adds its own place first, then its copies in order (``geo.copies``)."""
+    rows = _fold_axis(grad_x_pad, geo.copies(0), 2)
+    return _fold_axis(rows, geo.copies(1), 3)
+
+
+def _fold_axis(t: np.ndarray, table: np.ndarray, axis: int) -> np.ndarray:
+    """``t`` summed along ``axis`` by ``table`` (size, K): entry ``h`` of the result is the sum of
+    ``t``'s entries ``table[h]`` (-1: none), added in the table's order."""
+    shape = list(t.shape)
+    shape[axis] = table.shape[0]
+    out = np.zeros(shape)
+    for k in range(table.shape[1]):
+        dst = np.nonzero(table[:, k] >= 0)[0]
+        if axis == 2:
+            out[:, :, dst] += t[:, :, table[dst, k]]
+        else:
+            out[:, :, :, dst] += t[:, :, :, table[dst, k]]
     return out
 
 

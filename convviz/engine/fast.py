@@ -59,7 +59,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .artifacts import NUMPY_PAD_MODES, fold, windows
+from .artifacts import fold, pad_input, windows
 from .checks import check_problem, check_update
 from .geometry import Geometry, TransposedGeometry
 
@@ -503,10 +503,8 @@ def _padded_mode_t(x: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
     """``x_pad`` channel-first, (C, N, Hp, Wp), whatever the border holds."""
     if geo.padding_mode == "zeros":
         return _padded_t(x, geo, take)
-    top, bottom, left, right = geo.pads
     x_pad_t = take((geo.C, geo.N, geo.Hp, geo.Wp))
-    np.copyto(x_pad_t, np.pad(x.transpose(1, 0, 2, 3), ((0, 0), (0, 0), (top, bottom), (left, right)),
-                              mode=NUMPY_PAD_MODES[geo.padding_mode]))
+    np.copyto(x_pad_t, pad_input(x.transpose(1, 0, 2, 3), geo))  # negative sides crop
     return x_pad_t
 
 

@@ -57,11 +57,13 @@ def as_groups(value) -> int:
     return int(value)
 
 
-def as_padding(value, *, kernel: Pair = (1, 1), stride: Pair = (1, 1), dilation: Pair = (1, 1)) -> Pads:
+def as_padding(value, *, kernel: Pair = (1, 1), stride: Pair = (1, 1), dilation: Pair = (1, 1),
+               crop: bool = False) -> Pads:
     """``padding`` as ``(top, bottom, left, right)``: an int, a pair ``(vertical, horizontal)``
     (each on both sides), four values ``[top, bottom, left, right]``, ``"valid"`` (none) or
     ``"same"`` (out as large as x: ``dilation (K - 1)`` in all, the odd one at the bottom / right,
-    as PyTorch; refused for stride > 1, as PyTorch refuses it).
+    as PyTorch; refused for stride > 1, as PyTorch refuses it). With ``crop`` (the padding modes
+    reflect / replicate / circular) a side may be negative: it crops, as PyTorch's ``F.pad``.
 
     Raises ``ValueError`` saying what was received and what is allowed.
     """
@@ -80,18 +82,24 @@ def as_padding(value, *, kernel: Pair = (1, 1), stride: Pair = (1, 1), dilation:
         if not all((isinstance(v, int) or _is_numpy_int(v)) and not isinstance(v, bool) for v in value):
             raise ValueError(f"padding must be {allowed}, got {_show(value)}")
         pads = tuple(int(v) for v in value)
-        if min(pads) < 0:
-            raise ValueError(f"padding must be >= 0 on every side, got {_show(value)} ([top, bottom, left, right])")
+        if min(pads) < 0 and not crop:
+            raise ValueError(f"padding must be >= 0 on every side, got {_show(value)} ([top, bottom, left, right]); "
+                             f"{_CROP_NOTE}")
         return pads  # type: ignore[return-value]
     if isinstance(value, Sequence) and not isinstance(value, bytes) and len(value) not in (2, 4):
         raise ValueError(f"padding must be {allowed}, got {_show(value)}")
     try:
-        ph, pw = as_pair(value, "padding", minimum=0)
+        ph, pw = as_pair(value, "padding", minimum=-(2**63) if crop else 0)
     except ValueError as exc:
         if "must be >=" in str(exc):
-            raise
+            raise ValueError(f"{exc}; {_CROP_NOTE}") from None
         raise ValueError(f"padding must be {allowed}, got {value!r}") from None
     return (ph, ph, pw, pw)
+
+
+#: why a negative side is refused in zeros mode and where it is allowed
+_CROP_NOTE = ("a negative side crops x, allowed with padding_mode 'reflect', 'replicate' or 'circular' only "
+              "(PyTorch's conv2d refuses negative padding; nn.Conv2d's other modes crop with F.pad)")
 
 
 def as_padding_mode(value) -> str:
@@ -100,11 +108,17 @@ def as_padding_mode(value) -> str:
     return value
 
 
-def _copy_source(k, size: int, mode: str):
-    """Per axis: ``(valid, source)`` for offsets ``k`` from x's first cell (negative: before it)
-    under ``mode``: the cell of x that position copies (reflect mirrors about the edge cell
-    without repeating it, replicate repeats the edge, circular wraps); zeros copies nothing."""
-    k = np.asarray(k)
+def _copy_source(pos, before: int, after: int, size: int, mode: str):
+    """Per axis: ``(valid, source)`` for positions ``pos`` of x_pad on an axis of x of ``size``
+    cells with ``before`` / ``after`` cells of border (negative: that many of x's cells cropped),
+    under ``mode``: the cell of x that position copies; zeros copies nothing.
+
+    As PyTorch's ``F.pad`` (measured, torch 2.13): reflect mirrors about x's edge cell without
+    repeating it and replicate repeats x's edge cell, both reading the offset ``pos - before``
+    from x's first cell, uncropped x (reflect [-3, 3] of x0..x4 is x3 x4 x3 x2 x1); circular
+    first crops, then wraps around what is left (circular [-2, 2] of x0..x4 is x2 x3 x4 x2 x3)."""
+    pos = np.asarray(pos)
+    k = pos - before
     if mode == "zeros":
         return (k >= 0) & (k < size), k
     if mode == "reflect":
@@ -112,8 +126,9 @@ def _copy_source(k, size: int, mode: str):
         k = np.where(k > size - 1, 2 * (size - 1) - k, k)
     elif mode == "replicate":
         k = np.clip(k, 0, size - 1)
-    else:  # circular
-        k = np.mod(k, size)
+    else:  # circular: wrap around the cells left after the crop, [first, first + kept)
+        first, kept = max(-before, 0), size - max(-before, 0) - max(-after, 0)
+        k = first + np.mod(pos - max(before, 0), kept)
     return np.ones(k.shape, dtype=bool), k
 
 
@@ -168,7 +183,7 @@ class Geometry:
         x_shape, w_shape = _check_shapes(x_shape, w_shape, "(F, C/groups, KH, KW)")
         N, C, H, W = x_shape
         F, Cw, KH, KW = w_shape
-        pads = as_padding(padding, kernel=(KH, KW), stride=stride, dilation=dilation)
+        pads = as_padding(padding, kernel=(KH, KW), stride=stride, dilation=dilation, crop=padding_mode != "zeros")
         _check_groups(C, F, Cw, groups, x_shape, w_shape, per_group="C/groups", channels="input channels",
                       kernels="kernels F")
         _check_mode(pads, H, W, padding_mode)
@@ -332,21 +347,24 @@ class Geometry:
     def x_pad_source(self, hp, wp):
         """``(valid, h, v)``: the ``x`` cell whose value ``x_pad`` cell ``(hp, wp)`` holds, a copy
         on the border in reflect / replicate / circular mode; ``valid`` is False on a zero."""
-        ok_h, h = _copy_source(np.asarray(hp) - self.padding[0], self.H, self.padding_mode)
-        ok_v, v = _copy_source(np.asarray(wp) - self.padding[1], self.W, self.padding_mode)
+        top, bottom, left, right = self.pads
+        ok_h, h = _copy_source(hp, top, bottom, self.H, self.padding_mode)
+        ok_v, v = _copy_source(wp, left, right, self.W, self.padding_mode)
         return ok_h & ok_v, h, v
 
     def copies(self, axis: int) -> np.ndarray:
         """The fold's map on one axis (0: rows, 1: columns): ``(H, K)`` (or ``(W, K)``), row ``h``
         listing the x_pad rows that copy x's row ``h`` (itself first, then the border's copies in
-        order), -1 where a row has fewer than the most ``K``."""
-        size, before, length = (self.H, self.padding[0], self.Hp) if axis == 0 else (self.W, self.padding[1], self.Wp)
-        ok, src = _copy_source(np.arange(length) - before, size, self.padding_mode)
-        lists = [[before + h] for h in range(size)]
+        order), -1 where a row has fewer than the most ``K``. A row that a negative side crops away
+        lists only the copies of it that are left (none: all -1, its gradient is 0)."""
+        top, bottom, left, right = self.pads
+        size, before, after, length = (self.H, top, bottom, self.Hp) if axis == 0 else (self.W, left, right, self.Wp)
+        ok, src = _copy_source(np.arange(length), before, after, size, self.padding_mode)
+        lists = [[before + h] if 0 <= before + h < length else [] for h in range(size)]
         for pos in range(length):
             if ok[pos] and pos != before + src[pos]:
                 lists[src[pos]].append(pos)
-        table = np.full((size, max(len(row) for row in lists)), -1, dtype=np.int64)
+        table = np.full((size, max(1, max(len(row) for row in lists))), -1, dtype=np.int64)
         for h, row in enumerate(lists):
             table[h, :len(row)] = row
         return table
@@ -485,10 +503,20 @@ def _check_groups(C: int, F: int, Cw: int, groups: int, x_shape, w_shape, *, per
 
 def _check_mode(pads: Pads, H: int, W: int, mode: str) -> None:
     """The border a mode can fill, as PyTorch's ``F.pad`` allows it: reflect mirrors without
-    repeating the edge, so each side needs fewer cells than the axis has; circular wraps once."""
-    if mode not in ("reflect", "circular"):
+    repeating the edge, so each side needs fewer cells than the axis has; circular wraps once.
+    Negative sides crop (these modes only): at least one row and column must be left, and a
+    circular side may not wrap more cells than the crop leaves (PyTorch accepts that but reads
+    memory it never wrote: its answer differs from run to run, so there is none to match)."""
+    if mode == "zeros":
         return
     top, bottom, left, right = pads
+    for axis, size, first, last in (("H", H, top, bottom), ("W", W, left, right)):
+        if size + first + last < 1:
+            raise ValueError(f"padding {_show(list(pads))} ([top, bottom, left, right]) leaves {size + first + last} "
+                             f"{'rows' if axis == 'H' else 'columns'} of x_pad ({axis} = {size}); negative sides crop, "
+                             f"and at least one must be left")
+    if mode not in ("reflect", "circular"):
+        return
     for side, pad, size, axis in (("top", top, H, "H"), ("bottom", bottom, H, "H"),
                                   ("left", left, W, "W"), ("right", right, W, "W")):
         if mode == "reflect" and pad >= size:
@@ -498,6 +526,11 @@ def _check_mode(pads: Pads, H: int, W: int, mode: str) -> None:
         if mode == "circular" and pad > size:
             raise ValueError(f"padding_mode 'circular' wraps around at most once: {side} padding is {pad} but "
                              f"{axis} = {size}; allowed: at most {size}")
+        kept = size + min(top, 0) + min(bottom, 0) if axis == "H" else size + min(left, 0) + min(right, 0)
+        if mode == "circular" and pad > kept:
+            raise ValueError(f"padding_mode 'circular' wraps around the cells the negative sides leave: {side} padding "
+                             f"is {pad} but only {max(kept, 0)} of {axis} = {size} are left after the crop; allowed: at "
+                             f"most {max(kept, 0)} (PyTorch accepts more, but then reads memory it never wrote)")
 
 
 @dataclass(frozen=True)

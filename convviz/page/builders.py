@@ -39,6 +39,8 @@ def _x_pad(g: Geometry, n: int, c: int) -> GridPlan:
     padding = (f"padding {top},{left}" if (top, left) == (bottom, right) else
                f"padding top {top}, bottom {bottom}, left {left}, right {right}")
     mode = f" ({g.padding_mode}: the border copies x)" if g.padding_mode != "zeros" else ""
+    if min(g.pads) < 0:  # the modes that copy x only (F.pad crops there)
+        mode = f" ({g.padding_mode}: a negative side crops x, the border copies x)"
     return plane(g, "x_pad", (n, c), "x_pad", f"sample n={n}, channel c={c}; {padding}{mode}")
 
 

@@ -73,7 +73,8 @@ class ProblemIn(BaseModel):
     padding: PaddingIn = Field(0, description=(
         "An integer >= 0 (every side), [vertical, horizontal], [top, bottom, left, right], 'same' (out as large as "
         "x; stride 1 only; an odd total puts the extra row / column at the bottom / right, as PyTorch) or 'valid' "
-        "(none); each at most 2**31 - 1. A transposed convolution takes an integer or a pair."))
+        "(none); each at most 2**31 - 1. With padding_mode reflect, replicate or circular a side may be negative: "
+        "it crops x, as PyTorch's nn.Conv2d. A transposed convolution takes an integer or a pair."))
     dilation: IntPair = Field(1, description="An integer >= 1 or [vertical, horizontal], at most 2**31 - 1.")
     groups: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] = Field(
         1, description="Groups of channels (PyTorch's groups): C and F must be multiples; w is F x C/groups x KH x KW "
