@@ -90,6 +90,17 @@ def test_negative_sides_crop_as_torch_and_every_phase_shows_them(client, mode):
         assert r.status_code == 200, (phase, r.text[:300])
 
 
+def test_fold_note_counts_the_copies_of_cropped_cells(client):
+    """Reflect [-3, 3] of one row x0..x4: x_pad = x3 x4 | x3 x2 x1. x1, x2 and x3 have copies on the
+    border; x1 and x2 are cropped, so each collects its one copy, and x3 its place and its copy."""
+    body = {"x_shape": [1, 1, 1, 5], "w_shape": [1, 1, 1, 1], "padding": [0, 0, -3, 3], "padding_mode": "reflect",
+            "values": "integers", "seed": 1}
+    r = client.post("/api/v1/page/view/fold", json=body)
+    assert r.status_code == 200
+    assert ("3 of the 5 cells of x shown have copies on the border (reflect): each of them collects the gradient "
+            "of up to 2 cells of grad_x_pad.") in r.json()["notes"]
+
+
 def test_zeros_mode_answers_as_before_without_the_new_fields(client):
     status, ans = post(client, {"x_shape": [1, 1, 4, 4], "w_shape": [1, 1, 3, 3], "padding": 1})
     assert status == 200

@@ -331,11 +331,13 @@ def link_fold(view):
     cells = np.where(real, blk.a, 0)
     res = _result_ids(view, gx.flat, blk.a.shape)
     view.link(res[real], gxp.ids_of(cells[real]), xg.ids_of(cells[real]))  # x_pad and grad_x_pad share a shape
-    copies = real.sum(axis=1) - 1
+    _, _, h, v = np.unravel_index(gx.flat, g.x_shape)
+    own_kept = (g.pads[0] + h >= 0) & (g.pads[0] + h < g.Hp) & (g.pads[2] + v >= 0) & (g.pads[2] + v < g.Wp)
+    copies = real.sum(axis=1) - own_kept  # a cell that a negative side crops has no place of its own in x_pad
     if copies.max(initial=0) > 0:
         view.notes.append(f"{int((copies > 0).sum())} of the {copies.size} cells of x shown have copies on the "
                           f"border ({g.padding_mode}): each of them collects the gradient of up to "
-                          f"{int(copies.max()) + 1} cells of grad_x_pad.")
+                          f"{int(real.sum(axis=1).max())} cells of grad_x_pad.")
 
 
 # transposed convolution ------------------------------------------------------------------------------
