@@ -754,3 +754,19 @@ def test_backward_reuses_the_forward_windows_only_for_the_same_x(hp):
     grad_other = rng.standard_normal(other.out_shape)
     for got, want in zip(fast.conv2d_backward(x, w, grad_other, stride=3), ref_backward(x, w, grad_other, 3, 0, 1)):
         assert rel_err(got, want) < 1e-12
+
+
+@pytest.mark.parametrize("stride", [(10**9, 10**9), (7, 1), (1, 4), (6, 3)])
+def test_strides_beyond_the_input_run_without_planes_per_stride_step(stride):
+    """A stride longer than the padded input reads one window per axis; the 'rows' layout would
+    keep sh*sw phase planes (stride 1e9: an allocation numpy refuses), so such shapes run
+    'windows', and agree with the naive loops (found by tests/test_fuzz.py)."""
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 1, 5, 3)), rng.standard_normal((1, 1, 3, 2))
+    geo = Geometry.from_shapes(x.shape, w.shape, stride=stride)
+    assert fast.formulation(geo) == "windows"  # every stride here exceeds the padded input on an axis
+    g = rng.standard_normal(geo.out_shape)
+    np.testing.assert_allclose(fast.conv2d_forward(x, w, stride=stride), naive.conv2d_forward(x, w, stride=stride),
+                               rtol=1e-12, atol=1e-12)
+    for a, b in zip(fast.conv2d_backward(x, w, g, stride=stride), naive.conv2d_backward(x, w, g, stride=stride)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -199,6 +199,10 @@ ROWS_MAX_EXTRA = 0.5
 
 def formulation(geo: Geometry) -> str:
     """Which formulation the fast engine runs for ``geo``: ``"rows"`` or ``"windows"`` (module docstring)."""
+    if geo.stride[0] > geo.Hp or geo.stride[1] > geo.Wp:
+        # "rows" keeps sh*sw phase planes of at least one cell each: with a stride beyond the
+        # padded input that is a plane per stride step, not per cell (stride 1e9: 1e18 cells)
+        return "windows"
     cols = -(-geo.Wp // geo.stride[1])  # columns of a phase plane: Wo of them are real
     return "rows" if (cols - geo.Wo) / cols <= ROWS_MAX_EXTRA else "windows"
 
