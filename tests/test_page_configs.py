@@ -55,6 +55,8 @@ def test_each_kind_of_problem_shows_its_phases(page):
     ("padding=1,0,2,1", {"padding": "1,0,2,1"}, "padding top 1, bottom 0, left 2, right 1"),
     ("padding=valid", {"padding": "valid"}, "padding 0,0"),
     ("padding=1&padding_mode=circular", {"padding": "1", "padding_mode": "circular"}, "padding 1,1 (circular)"),
+    # a negative side crops, in the modes that copy x (as PyTorch's F.pad): rows cropped, columns mirrored
+    ("padding=-1,1&padding_mode=reflect", {"padding": "-1,1", "padding_mode": "reflect"}, "x_pad 3\u00d77"),
     ("groups=2&c=4&f=2", {"groups": "2"}, "groups 2"),
     ("transposed=1&stride=2&output_padding=1&kh=3&kw=3", {"output_padding": "1"}, "output_padding 1,1"),
 ])
@@ -190,3 +192,19 @@ def test_presets_draw_without_errors(page, preset, phase):
     for width in (1280, 1920):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SHOTS / f"{preset}_{phase}_{width}.png"), full_page=True)
+
+
+def test_negative_padding_is_a_crop_in_the_copying_modes_only(page):
+    """Typed in the panel: -1 with reflect is accepted (x_pad has two rows fewer than x);
+    with zeros it is refused in the panel, saying where negative sides are allowed."""
+    page.expected_console = ["status of 422"]
+    open_page(page, "n=1&c=1&h=5&w=5&f=1&kh=3&kw=3&stride=1&dilation=1&values=integers&seed=1&padding_mode=reflect")
+    form = "#problem-form"
+    page.fill(f'{form} [name="padding"]', "-1")
+    page.locator(f'{form} [name="padding"]').dispatch_event("change")
+    wait_until(page, "new URLSearchParams(location.search).get('padding') === '-1'")
+    wait_ready(page)
+    assert "x_pad 3\u00d73" in page.inner_text("#geometry") and not page.is_visible("#error")
+    page.select_option(f'{form} [name="padding_mode"]', "zeros")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "negative sides crop only in the reflect, replicate and circular modes" in page.inner_text("#error")

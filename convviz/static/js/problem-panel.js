@@ -3,7 +3,7 @@
 // (the loss), the update step's lr and weight decay, and the presets. Reads and fills the form;
 // reports a changed problem (or what is wrong with a field, and which).
 
-import { pairText, paddingText, parsePadding, parsePair, problemFromBody } from "./url-state.js";
+import { COPYING_MODES, pairText, paddingText, parsePadding, parsePair, problemFromBody } from "./url-state.js";
 
 const INT_FIELDS = ["N", "C", "H", "W", "F", "KH", "KW", "seed", "groups"];
 const PAIR_FIELDS = ["stride", "dilation", "output_padding"];
@@ -94,10 +94,10 @@ export class ProblemPanel {
       if (!pair) return { error: `${k} must be a whole number or two separated by a comma (rows,cols), got "${f[k].value}"`, field: k };
       problem[k] = pair;
     }
-    const padding = parsePadding(f.padding.value);
+    const padding = parsePadding(f.padding.value, { negative: COPYING_MODES.includes(f.padding_mode.value) });
     if (padding === null) {
-      return { error: `padding must be a whole number, two (rows,cols), four (top,bottom,left,right), same or valid, `
-        + `got "${f.padding.value}"`, field: "padding" };
+      return { error: `padding must be a whole number, two (rows,cols), four (top,bottom,left,right), same or valid `
+        + `(negative sides crop only in the reflect, replicate and circular modes), got "${f.padding.value}"`, field: "padding" };
     }
     problem.padding = padding;
     problem.transposed = f.transposed.checked;

@@ -79,13 +79,21 @@ export const pairText = ([a, b]) => (a === b ? String(a) : `${a},${b}`);
 
 // padding as the page writes it: "1", "0,1" (rows,cols), "1,0,2,1" (top,bottom,left,right),
 // "same" or "valid" -> [ph, pw], [t, b, l, r] or the string; null if it is none of these.
-export function parsePadding(text) {
+// negative: sides below 0 are crops, allowed in the padding modes that copy x (reflect,
+// replicate, circular), as PyTorch's F.pad; the server checks the exact limits.
+export function parsePadding(text, { negative = false } = {}) {
   const t = String(text).trim().toLowerCase();
   if (t === "same" || t === "valid") return t;
-  const four = /^(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)$/.exec(t);
+  const n = negative ? "-?\\d+" : "\\d+";
+  const four = new RegExp(`^(${n})\\s*,\\s*(${n})\\s*,\\s*(${n})\\s*,\\s*(${n})$`).exec(t);
   if (four) return four.slice(1).map(Number);
-  return parsePair(t);
+  const two = new RegExp(`^(${n})\\s*(?:,\\s*(${n})\\s*)?$`).exec(t);
+  if (!two) return null;
+  const a = Number(two[1]);
+  return [a, two[2] === undefined ? a : Number(two[2])];
 }
+
+export const COPYING_MODES = ["reflect", "replicate", "circular"];
 
 export const paddingText = (p) => (typeof p === "string" ? p : p.length === 4 ? p.join(",") : pairText(p));
 
@@ -138,10 +146,12 @@ export function readUrl(search, defaults, phases, choices = {}) {
     else refuse(key, text, `${key} must be a whole number >= 1, or two separated by a comma (rows,cols)`);
   }
   if (q.has("padding")) {
-    const padding = parsePadding(q.get("padding"));
+    const negative = COPYING_MODES.includes(q.get("padding_mode"));
+    const padding = parsePadding(q.get("padding"), { negative });
     if (padding !== null) { problem.padding = padding; given = true; }
     else refuse("padding", q.get("padding"), "padding must be a whole number >= 0, two (rows,cols), four "
-      + "(top,bottom,left,right), same or valid");
+      + "(top,bottom,left,right), same or valid" + (negative ? "" : " (negative sides crop only with "
+      + "padding_mode reflect, replicate or circular)"));
   }
   if (q.has("groups")) {
     const text = q.get("groups");
