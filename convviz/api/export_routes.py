@@ -170,8 +170,8 @@ def _svg(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: in
     view = View(entry.conv, built, n, f, c, max_cells=limits_of(request).max_view_cells)
     data = view.as_dict()
     if step is not None and step >= data["total"]:
-        raise errors_query(f"step must be between 0 and {data['total'] - 1} (the {built} view has {data['total']} "
-                           f"steps), got {step}", "step")
+        raise ProblemError("invalid_query", f"step must be between 0 and {data['total'] - 1} (the {built} view has "
+                           f"{data['total']} steps), got {step}", param="step")
     g, reg = entry.conv.geo, PHASES[built]
     title = (f"convviz \u00b7 {reg.title} ({reg.subtitle}) \u00b7 x {g.N}\u00d7{g.C}\u00d7{g.H}\u00d7{g.W}, "
              f"w {g.F}\u00d7{g.C}\u00d7{g.KH}\u00d7{g.KW}, stride {_pair(g.stride)}, padding {_pair(g.padding)}, "
@@ -183,10 +183,6 @@ def _svg(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: in
 
 def _pair(p) -> str:
     return str(p[0]) if p[0] == p[1] else f"{p[0]},{p[1]}"
-
-
-def errors_query(message: str, param: str) -> ProblemError:
-    return ProblemError("invalid_query", message, param=param)
 
 
 # code -----------------------------------------------------------------------------------------------
@@ -217,8 +213,8 @@ def _code(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: i
         for tensor, idx, value in edits:
             shape = arrays[tensor].shape
             if len(idx) != len(shape) or not all(0 <= i < s for i, s in zip(idx, shape)):
-                raise errors_query(f"edit index {tensor}@{','.join(map(str, idx))} is outside {tensor}'s shape {shape}",
-                                   "edit")
+                raise ProblemError("invalid_query", f"edit index {tensor}@{','.join(map(str, idx))} is outside "
+                                   f"{tensor}'s shape {shape}", param="edit")
             arrays[tensor][idx] = value
         conv = type(conv).from_arrays(arrays["x"], arrays["w"], arrays["b"], arrays["grad_out"],
                                       transposed=conv.geo.transposed, **conv.geo.hyper)

@@ -94,15 +94,22 @@ def _cells(conv: Convolution, tensor: str, flat: np.ndarray) -> np.ndarray:
     return getattr(conv, tensor).reshape(-1)[flat]
 
 
+def _window_times_kernel(conv, window: str, n, channel, rows_cols, kernel: str, kernel_index):
+    """The terms of one window of ``window`` (sample n, channel ``channel``, cells ``rows_cols``)
+    times one kernel cell of ``kernel`` each: the shape of every correlation's step."""
+    a = _flat(conv, window, n, channel, *rows_cols)
+    b = np.broadcast_to(_flat(conv, kernel, *kernel_index), a.shape)
+    return (a, b), _cells(conv, window, a) * _cells(conv, kernel, b)
+
+
 # term sets --------------------------------------------------------------------------------------
 # With groups a term runs over the group's channels only: cg (or fg) is the place in the group,
 # Geometry.x_channel / kernel_of give the channel (kernel) of the whole tensor.
 def _terms_forward(conv, at, box):
     n, f, i, j = at
     cg, p, q = box
-    a = _flat(conv, "x_pad", n, conv.geo.x_channel(f, cg), *conv.geo.tap(i, j, p, q))
-    b = _flat(conv, "w", f, cg, p, q)
-    return (a, b), _cells(conv, "x_pad", a) * _cells(conv, "w", b)
+    return _window_times_kernel(conv, "x_pad", n, conv.geo.x_channel(f, cg), conv.geo.tap(i, j, p, q),
+                                "w", (f, cg, p, q))
 
 
 def _terms_grad_x(conv, at, box):
@@ -110,9 +117,8 @@ def _terms_grad_x(conv, at, box):
     over the kernels of c's group times w_rot."""
     n, c, h, v = at
     fg, p, q = box
-    a = _flat(conv, "grad_out_pad", n, conv.geo.kernel_of(c, fg), *conv.geo.gather_tap(h, v, p, q))
-    b = np.broadcast_to(_flat(conv, "w_rot", c, fg, p, q), a.shape)
-    return (a, b), _cells(conv, "grad_out_pad", a) * _cells(conv, "w_rot", b)
+    return _window_times_kernel(conv, "grad_out_pad", n, conv.geo.kernel_of(c, fg), conv.geo.gather_tap(h, v, p, q),
+                                "w_rot", (c, fg, p, q))
 
 
 def _terms_grad_x_scatter(conv, at, box):
@@ -152,9 +158,8 @@ def _terms_transposed_forward(conv, at, box):
     """out[n,f,u,t] = b[f] + sum_{cg,p,q} x_pad[n, c, u + p*dh, t + q*dw] * w_rot[f,cg,p,q]."""
     n, f, u, t = at
     cg, p, q = box
-    a = _flat(conv, "x_pad", n, conv.geo.x_channel(f, cg), *conv.geo.gather_tap(u, t, p, q))
-    b = np.broadcast_to(_flat(conv, "w_rot", f, cg, p, q), a.shape)
-    return (a, b), _cells(conv, "x_pad", a) * _cells(conv, "w_rot", b)
+    return _window_times_kernel(conv, "x_pad", n, conv.geo.x_channel(f, cg), conv.geo.gather_tap(u, t, p, q),
+                                "w_rot", (f, cg, p, q))
 
 
 def _terms_transposed_scatter(conv, at, box):
@@ -174,9 +179,8 @@ def _terms_transposed_grad_x(conv, at, box):
     grad_out_pad[n, f, i*sh + p*dh, j*sw + q*dw] * w[c,fg,p,q]."""
     n, c, i, j = at
     fg, p, q = box
-    a = _flat(conv, "grad_out_pad", n, conv.geo.kernel_of(c, fg), *conv.geo.tap(i, j, p, q))
-    b = np.broadcast_to(_flat(conv, "w", c, fg, p, q), a.shape)
-    return (a, b), _cells(conv, "grad_out_pad", a) * _cells(conv, "w", b)
+    return _window_times_kernel(conv, "grad_out_pad", n, conv.geo.kernel_of(c, fg), conv.geo.tap(i, j, p, q),
+                                "w", (c, fg, p, q))
 
 
 def _terms_transposed_grad_w(conv, at, box):

@@ -5,6 +5,7 @@
 // wrong cell's step is one click away. The submission lives in the URL (check=) for small problems.
 
 import { fmt } from "./format.js";
+import { appendNamedOptions } from "./named-options.js";
 import { readArrays } from "./npy.js";
 
 export const TENSORS = ["out", "grad_x", "grad_w", "grad_b"];
@@ -62,13 +63,7 @@ export class CheckMode {
 
   setExamples(examples) {
     this.examples = examples;
-    for (const ex of examples) {
-      const opt = document.createElement("option");
-      opt.value = ex.name;
-      opt.textContent = ex.title;
-      opt.title = ex.description;
-      this.els.example.append(opt);
-    }
+    appendNamedOptions(this.els.example, examples);
   }
 
   get active() { return this.submitted !== null; }

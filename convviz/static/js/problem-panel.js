@@ -3,6 +3,7 @@
 // (the loss), the update step's lr and weight decay, and the presets. Reads and fills the form;
 // reports a changed problem (or what is wrong with a field, and which).
 
+import { appendNamedOptions } from "./named-options.js";
 import { COPYING_MODES, pairText, paddingText, parsePadding, parsePair, problemFromBody } from "./url-state.js";
 
 const INT_FIELDS = ["N", "C", "H", "W", "F", "KH", "KW", "seed", "groups"];
@@ -24,13 +25,7 @@ export class ProblemPanel {
 
   setPresets(presets) {
     this.presets = presets;
-    for (const p of presets) {
-      const opt = document.createElement("option");
-      opt.value = p.name;
-      opt.textContent = p.title;
-      opt.title = p.description;
-      this.presetSelect.append(opt);
-    }
+    appendNamedOptions(this.presetSelect, presets);
   }
 
   // The values the panel offers for each choice field (values, loss): what a URL may ask for.
