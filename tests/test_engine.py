@@ -634,11 +634,14 @@ def test_each_formulation_matches_the_reference(monkeypatch, kind, prob):
     ((8, 16, 28, 28), (32, 16, 5, 5), dict(stride=2, padding=2), "rows"),  # the strided layer: col2im on phase planes
     ((2, 3, 8, 8), (4, 3, 2, 2), dict(stride=2), "rows"),
     ((2, 3, 28, 28), (4, 3, 5, 5), dict(stride=(3, 2), padding=2, dilation=(2, 1)), "rows"),
-    ((2, 3, 4, 4), (4, 3, 3, 3), dict(padding=1), "rows"),  # 2 of 6 columns thrown away
+    ((2, 3, 4, 4), (4, 3, 3, 3), dict(padding=1), "rows"),  # 1 of 5 columns thrown away
+    ((2, 3, 2, 2), (4, 3, 3, 3), dict(padding=[3, 1, 4, 3]), "rows"),  # windows reach 3 cells into the next row
     ((2, 3, 5, 5), (4, 3, 3, 3), dict(stride=2), "rows"),  # 1 of 3
     ((1, 1, 3, 3), (1, 1, 2, 2), dict(), "rows"),
-    ((2, 3, 1, 1), (4, 3, 3, 3), dict(padding=1), "windows"),  # narrow: 2 of 3 columns thrown away
-    ((2, 3, 6, 2), (4, 3, 1, 5), dict(padding=(0, 2), stride=(2, 1)), "windows"),  # 4 of 6
+    ((2, 3, 1, 1), (4, 3, 3, 3), dict(padding=1), "rows"),  # 1 of 2: rows share their zeros (3 without)
+    ((2, 3, 6, 2), (4, 3, 1, 5), dict(padding=(0, 2), stride=(2, 1)), "rows"),  # 2 of 4 (4 of 6)
+    ((2, 3, 4, 3), (4, 3, 3, 3), dict(), "windows"),  # narrow, no padding to share: 2 of 3
+    ((2, 3, 6, 4), (4, 3, 1, 5), dict(padding=(0, 1), stride=(2, 1)), "windows"),  # 3 of 5 (4 of 6)
 ])
 def test_formulation_per_shape_and_against_naive(x_shape, w_shape, hp, kind):
     geo = Geometry.from_shapes(x_shape, w_shape, **hp)
@@ -649,6 +652,36 @@ def test_formulation_per_shape_and_against_naive(x_shape, w_shape, hp, kind):
     assert rel_err(fast.conv2d_forward(x, w, b, **hp), naive.conv2d_forward(x, w, b, **hp)) < 1e-12
     for got, want in zip(fast.conv2d_backward(x, w, grad_out, **hp), naive.conv2d_backward(x, w, grad_out, **hp)):
         assert rel_err(got, want) < 1e-12
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_rows_share_their_zeros_with_any_four_sided_padding(monkeypatch, data):
+    """The "rows" layout keeps one set of zeros between two rows (a row's right padding is the
+    next row's left padding), so a window near a row's end reads the next row's first cells:
+    right only while they are zeros. Four sides drawn apart, some wider than the kernel (a window
+    then reaches several cells into the next row), against the naive loops."""
+    N, C, F = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    H, W, KH, KW = (data.draw(st.integers(1, 6)) for _ in range(4))
+    pads = [data.draw(st.integers(0, 5)) for _ in range(4)]
+    stride, dilation = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))), (data.draw(st.integers(1, 2)),) * 2
+    try:
+        geo = Geometry.from_shapes((N, C, H, W), (F, C, KH, KW), stride=stride, padding=pads, dilation=dilation)
+    except ValueError:
+        assume(False)
+    assume(stride[0] <= geo.Hp and stride[1] <= geo.Wp)
+    monkeypatch.setattr(fast, "formulation", lambda geo: "rows")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, KH, KW)), rng.standard_normal(F)
+    grad_out = rng.standard_normal(geo.out_shape)
+    hp = dict(stride=stride, padding=pads, dilation=dilation)
+    want = naive.conv2d_backward(x, w, grad_out, **hp)
+    fast.conv2d_forward(-x, w, b, **hp)  # another x: the backward pass unrolls this x itself
+    backward_alone = fast.conv2d_backward(x, w, grad_out, **hp)
+    assert rel_err(fast.conv2d_forward(x, w, b, **hp), naive.conv2d_forward(x, w, b, **hp)) < 1e-12
+    for results in (backward_alone, fast.conv2d_backward(x, w, grad_out, **hp)):  # then with the kept windows
+        for got, expected in zip(results, want):
+            assert got.shape == expected.shape and rel_err(got, expected) < 1e-12
 
 
 def test_results_never_share_memory_with_work_buffers():

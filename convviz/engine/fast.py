@@ -70,7 +70,7 @@ from __future__ import annotations
 import math
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -203,7 +203,7 @@ def formulation(geo: Geometry) -> str:
         # "rows" keeps sh*sw phase planes of at least one cell each: with a stride beyond the
         # padded input that is a plane per stride step, not per cell (stride 1e9: 1e18 cells)
         return "windows"
-    cols = -(-geo.Wp // geo.stride[1])  # columns of a phase plane: Wo of them are real
+    cols = _x_layout(geo).Cc  # positions of a phase plane's row: Wo of them are real
     return "rows" if (cols - geo.Wo) / cols <= ROWS_MAX_EXTRA else "windows"
 
 
@@ -257,7 +257,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, p
         else:
             res = _product(w.reshape(geo.F, -1), cols_t, take)  # F, positions
         if kind == "rows":
-            out = _from_rows(res, geo.N, geo.Ho, _plane_shape(geo.Hp, geo.Wp, geo.stride)[1], geo.Wo, b)
+            out = _from_rows(res, geo.N, geo.Ho, _x_layout(geo).Cc, geo.Wo, b)
         else:
             out = _fresh(res.reshape(geo.F, geo.N, geo.Ho, geo.Wo).transpose(1, 0, 2, 3), b)
         _LAST_COLUMNS.keep(x, geo, kind, cols_t, take)
@@ -357,13 +357,13 @@ def sgd_update(w, b, grad_w, grad_b, *, lr=0.01, weight_decay=0.0, transposed=Fa
 def _x_columns(x: np.ndarray, geo: Geometry, kind: str, take: _Lease) -> np.ndarray:
     """``x``'s unrolled windows in the layout of ``kind``: (C*KH*KW, positions)."""
     if kind == "rows":
-        R, Cc = _plane_shape(geo.Hp, geo.Wp, geo.stride)
-        x_phases = _split_phases(x, geo.padding[0], geo.padding[1], geo.Hp, geo.Wp, geo.stride, take)
+        lay = _x_layout(geo)
+        x_phases = lay.split(x, take)
         if geo.stride == (1, 1):
-            return _unroll_row_taps(x_phases, geo.C, R, Cc, geo.Ho, geo, take)  # C*KH, Ho*N*Cc + (KW-1)*dw
+            return _unroll_row_taps(x_phases, lay, geo.Ho, geo, take)  # C*KH, Ho*N*Cc + (KW-1)*dw
         groups = _phase_groups(geo)
-        cols_t = take((len(groups), geo.C, geo.KH, geo.Ho * geo.N * Cc + _max_shift(groups)))
-        for i, p, src in _phase_row_runs(x_phases, geo.C, R, Cc, geo, cols_t.shape[-1]):
+        cols_t = take((len(groups), geo.C, geo.KH, geo.Ho * geo.N * lay.Cc + _max_shift(groups)))
+        for i, p, src in _phase_row_runs(x_phases, lay, geo, cols_t.shape[-1]):
             np.copyto(cols_t[i, :, p], src)
         return cols_t.reshape(-1, cols_t.shape[-1])  # B*C*KH, Ho*N*Cc + max c0
     return _unroll_windows(_padded_t(x, geo, take), geo, take)  # C*KH*KW, N*Ho*Wo
@@ -373,9 +373,93 @@ def _x_columns(x: np.ndarray, geo: Geometry, kind: str, take: _Lease) -> np.ndar
 # "rows": phase planes, row-interleaved
 # ------------------------------------------------------------------------------------------
 
-def _plane_shape(rows: int, cols: int, stride) -> tuple[int, int]:
-    """Rows and columns of each phase plane of a (rows, cols) canvas split by ``stride``."""
-    return -(-rows // stride[0]), -(-cols // stride[1])
+class _Layout(NamedTuple):
+    """Where a tensor (N, K, A, B) sits in the "rows" layout: placed at (``top``, ``left``) on a
+    canvas of zeros ``rows`` x ``cols`` (the padded tensor), split by ``stride`` into sh*sw phase
+    planes (canvas cell (a + r*sh, b + c*sw) is cell (r, c) of phase (a, b)), each stored
+    row-interleaved, (K, R, N, Cc): row r of every sample, then row r + 1. The planes follow each
+    other in phase order a*sw + b, each followed by ``tail`` zeros.
+
+    Rows share their zeros: a row in memory is followed by the next one (the next sample's,
+    or the next row's), so row k's right zeros can be row k + 1's left zeros, and a phase row
+    needs Cc = (cols - min(left, right)) / sw cells, not cols / sw (``_layout``): fewer
+    thrown-away positions (14x14 with padding 1: 15 per row, not 16). A window of a real output
+    reaching past its row's end reads the next row's left zeros; the tail keeps the last row's
+    (and the thrown-away positions') reads inside the buffer.
+    """
+
+    k: int
+    n: int
+    top: int
+    left: int
+    rows: int
+    cols: int
+    stride: tuple[int, int]
+    Cc: int
+    tail: int
+
+    @property
+    def R(self) -> int:
+        return -(-self.rows // self.stride[0])
+
+    @property
+    def plane(self) -> int:
+        """Cells from one phase plane's start to the next's (the plane and its tail)."""
+        return self.k * self.R * self.n * self.Cc + self.tail
+
+    @property
+    def cells(self) -> int:
+        return self.stride[0] * self.stride[1] * self.plane
+
+    def start(self, a: int, b: int, r: int = 0) -> int:
+        """The flat index of row r, sample 0, cell 0 of channel 0 in phase plane (a, b)."""
+        return (a * self.stride[1] + b) * self.plane + r * self.n * self.Cc
+
+    def runs(self, flat: np.ndarray, start: int, length: int) -> np.ndarray:
+        """The (K, length) view of ``flat`` from ``start`` in each channel."""
+        item = flat.itemsize
+        return np.ndarray((self.k, length), flat.dtype, flat, start * item, (self.R * self.n * self.Cc * item, item))
+
+    def split(self, t: np.ndarray, take: "_Lease") -> np.ndarray:
+        """``t`` (N, K, A, B) laid out: a flat work buffer of ``cells``, zeros around ``t``."""
+        (sh, sw), (R, Cc) = self.stride, (self.R, self.Cc)
+        flat = take((self.cells,))
+        flat[...] = 0
+        for a, r0, h0, nh in _phase_spans(self.top, t.shape[2], self.rows, sh):
+            for b, c0, v0, nv in _phase_spans(self.left, t.shape[3], self.cols, sw):
+                if nh and nv:
+                    dst = flat[self.start(a, b):][:self.k * R * self.n * Cc].reshape(self.k, R, self.n, Cc)
+                    dst[:, r0:r0 + nh, :, c0:c0 + nv] = \
+                        t[:, :, h0:h0 + (nh - 1) * sh + 1:sh, v0:v0 + (nv - 1) * sw + 1:sw].transpose(1, 2, 0, 3)
+        return flat
+
+    def merge(self, flat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The inverse of ``split``: a fresh (N, K, A, B) of ``size`` (A, B) read at (top, left)."""
+        (sh, sw), (R, Cc) = self.stride, (self.R, self.Cc)
+        out = np.empty((self.n, self.k) + size)
+        for a, r0, h0, nh in _phase_spans(self.top, size[0], self.rows, sh):
+            for b, c0, v0, nv in _phase_spans(self.left, size[1], self.cols, sw):
+                if nh and nv:
+                    src = flat[self.start(a, b):][:self.k * R * self.n * Cc].reshape(self.k, R, self.n, Cc)
+                    out[:, :, h0::sh, v0::sw] = src[:, r0:r0 + nh, :, c0:c0 + nv].transpose(2, 0, 1, 3)
+        return out
+
+
+def _layout(k: int, n: int, top: int, left: int, size: tuple[int, int], rows: int, cols: int, stride,
+            out_cols: int, reach: int) -> _Layout:
+    """The "rows" layout of an (N=n, K=k, size) tensor at (top, left) of a rows x cols canvas,
+    with ``out_cols`` real window positions per row (Cc holds them: Cc*sw >= sw*out_cols) and
+    windows ``reach`` canvas columns wide (the dilated kernel's last column: (KW-1)*dw)."""
+    right = cols - left - size[1]
+    shared = max(0, min(left, right))  # a crop (negative side) shares nothing
+    Cc = -(-max(cols - shared, stride[1] * out_cols) // stride[1])
+    return _Layout(k, n, top, left, rows, cols, tuple(stride), Cc, Cc + reach)
+
+
+def _x_layout(geo: Geometry, k: int | None = None) -> _Layout:
+    """x_pad's layout (and grad_x_pad's, ``k`` = C), from the geometry."""
+    return _layout(geo.C if k is None else k, geo.N, geo.padding[0], geo.padding[1], (geo.H, geo.W), geo.Hp, geo.Wp,
+                   geo.stride, geo.Wo, (geo.KW - 1) * geo.dilation[1])
 
 
 def _phase_spans(offset: int, size: int, length: int, step: int):
@@ -390,54 +474,19 @@ def _phase_spans(offset: int, size: int, length: int, step: int):
         yield a, r0, t0, count
 
 
-def _split_phases(t: np.ndarray, top: int, left: int, rows: int, cols: int, stride, take: _Lease) -> np.ndarray:
-    """``t`` (N, K, A, B) placed at (top, left) on a (rows, cols) canvas of zeros, split by
-    ``stride`` into sh*sw phase planes (canvas cell (a + r*sh, b + c*sw) is cell (r, c) of phase
-    (a, b)), each stored row-interleaved, (K, R, N, Cc): row r of every sample, then row r + 1.
-
-    Returns a flat buffer, the planes in phase order a*sw + b, then Cc zeros: a window row's run
-    may reach past the last plane into them (its thrown-away columns)."""
-    n, k = t.shape[:2]
-    R, Cc = _plane_shape(rows, cols, stride)
-    plane = k * R * n * Cc
-    flat = take((stride[0] * stride[1] * plane + Cc,))
-    flat[...] = 0
-    for a, r0, h0, nh in _phase_spans(top, t.shape[2], rows, stride[0]):
-        for b, c0, v0, nv in _phase_spans(left, t.shape[3], cols, stride[1]):
-            if nh and nv:
-                dst = flat[(a * stride[1] + b) * plane:][:plane].reshape(k, R, n, Cc)
-                dst[:, r0:r0 + nh, :, c0:c0 + nv] = \
-                    t[:, :, h0:h0 + (nh - 1) * stride[0] + 1:stride[0], v0:v0 + (nv - 1) * stride[1] + 1:stride[1]].transpose(1, 2, 0, 3)
-    return flat
-
-
-def _merge_phases(flat: np.ndarray, k: int, n: int, top: int, left: int, size: tuple[int, int],
-                  rows: int, cols: int, stride) -> np.ndarray:
-    """The inverse of ``_split_phases``: a fresh (N, K, A, B) read at (top, left) of the canvas."""
-    R, Cc = _plane_shape(rows, cols, stride)
-    plane = k * R * n * Cc
-    out = np.empty((n, k) + size)
-    for a, r0, h0, nh in _phase_spans(top, size[0], rows, stride[0]):
-        for b, c0, v0, nv in _phase_spans(left, size[1], cols, stride[1]):
-            if nh and nv:
-                src = flat[(a * stride[1] + b) * plane:][:plane].reshape(k, R, n, Cc)
-                out[:, :, h0::stride[0], v0::stride[1]] = src[:, r0:r0 + nh, :, c0:c0 + nv].transpose(2, 0, 1, 3)
-    return out
-
-
-def _unroll_row_taps(flat: np.ndarray, k: int, R: int, Cc: int, out_rows: int, geo: Geometry,
-                     take: _Lease) -> np.ndarray:
+def _unroll_row_taps(flat: np.ndarray, lay: _Layout, out_rows: int, geo: Geometry, take: _Lease) -> np.ndarray:
     """Stride 1: the unrolled windows of kernel column 0 only, with (KW-1)*dw more columns,
-    (k*KH, out_rows*N*Cc + (KW-1)*dw): row (c, p) is one contiguous run of channel c's plane
-    (``flat``, (k, R, N, Cc) row-interleaved, then Cc zeros) from row p*dh. Kernel cell (p, q)'s
-    row of the full unrolling is this row shifted by q*dw columns, so the copy is KW times smaller;
-    the products read the shifts (``_shift_sum``, ``_shift_rows``)."""
-    n, item = geo.N, flat.itemsize
-    run = out_rows * n * Cc + (geo.KW - 1) * geo.dilation[1]  # ends inside the Cc zeros: Wo >= 1
-    src = np.ndarray((k, geo.KH, run), flat.dtype, flat, 0, (R * n * Cc * item, geo.dilation[0] * n * Cc * item, item))
-    cols_t = take((k, geo.KH, run))
+    (K*KH, out_rows*N*Cc + (KW-1)*dw): row (c, p) is one contiguous run of channel c's plane
+    (``flat`` in ``lay``) from row p*dh. Kernel cell (p, q)'s row of the full unrolling is this
+    row shifted by q*dw columns, so the copy is KW times smaller; the products read the shifts
+    (``_shift_sum``, ``_shift_rows``)."""
+    run = out_rows * lay.n * lay.Cc + (geo.KW - 1) * geo.dilation[1]  # ends inside the tail
+    item, rows = flat.itemsize, lay.runs(flat, 0, run)
+    src = np.ndarray((lay.k, geo.KH, run), flat.dtype, flat, 0,
+                     (rows.strides[0], geo.dilation[0] * lay.n * lay.Cc * item, item))
+    cols_t = take((lay.k, geo.KH, run))
     np.copyto(cols_t, src)
-    return cols_t.reshape(k * geo.KH, run)
+    return cols_t.reshape(lay.k * geo.KH, run)
 
 
 def _shift_sum(blocks: list, k: int, take: _Lease) -> np.ndarray:
@@ -494,19 +543,16 @@ def _max_shift(groups) -> int:
     return max(max(c0s) for _, _, c0s in groups)
 
 
-def _phase_row_runs(flat: np.ndarray, k: int, R: int, Cc: int, geo: Geometry, length: int):
+def _phase_row_runs(flat: np.ndarray, lay: _Layout, geo: Geometry, length: int):
     """Stride > 1: per column phase group ``i`` (``_phase_groups``) and kernel row p: ``(i, p, view)``,
-    the (k, length) view of the phase planes in ``flat`` from the cell holding canvas cell
-    (p*dh, b): where the kernel cells (p, q) of that phase read, at shift c0 = 0. It ends inside
-    the Cc zeros after the last plane (max c0 <= Cc - 1 as Wo >= 1)."""
-    (sh, sw), dh = geo.stride, geo.dilation[0]
-    n, item = geo.N, flat.itemsize
-    plane = k * R * n * Cc
+    the (K, length) view of the phase planes in ``flat`` (``lay``) from the cell holding canvas
+    cell (p*dh, b): where the kernel cells (p, q) of that phase read, at shift c0 = 0. It ends
+    inside its plane's tail (max c0 <= (KW-1)*dw)."""
+    sh, dh = geo.stride[0], geo.dilation[0]
     for i, (b, _, _) in enumerate(_phase_groups(geo)):
         for p in range(geo.KH):
             r0, a = divmod(p * dh, sh)
-            start = (a * sw + b) * plane + r0 * n * Cc
-            yield i, p, np.ndarray((k, length), flat.dtype, flat, start * item, (R * n * Cc * item, item))
+            yield i, p, lay.runs(flat, lay.start(a, b, r0), length)
 
 
 def _from_rows(res: np.ndarray, n: int, rows: int, cols: int, keep: int, bias=None) -> np.ndarray:
@@ -517,26 +563,27 @@ def _from_rows(res: np.ndarray, n: int, rows: int, cols: int, keep: int, bias=No
 
 
 def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
-    R, Cc = _plane_shape(geo.Hp, geo.Wp, geo.stride)
+    Cc = _x_layout(geo).Cc
+    # grad_out in the column order of cols_t, (F, Ho*N*Cc), zero on the thrown-away columns
+    g_lay = _layout(geo.F, geo.N, 0, 0, (geo.Ho, geo.Wo), geo.Ho, Cc, (1, 1), Cc, 0)
     if geo.stride == (1, 1):
         top, bottom, left, right = geo.grad_out_pad_margins
-        g_pad = _split_phases(grad_out, top, left, geo.Hg, geo.Wg, (1, 1), take)  # grad_out_pad as (F, Hg, N, Wg)
-        if min(top, bottom, left, right) >= 0 and geo.Wg == Cc:
-            # "same" padding: grad_out_pad's rows are as wide as x_pad's, so grad_out in the column
-            # order of cols_t is a view of it: each row's thrown-away columns are its margins
-            item = g_pad.itemsize
-            g = np.ndarray((geo.F, geo.Ho * geo.N * Cc), g_pad.dtype, g_pad, (top * geo.N * Cc + left) * item,
-                           (geo.Hg * geo.N * Cc * item, item))
+        pad_lay = _layout(geo.F, geo.N, top, left, (geo.Ho, geo.Wo), geo.Hg, geo.Wg, (1, 1), geo.W,
+                          (geo.KW - 1) * geo.dilation[1])
+        g_pad = pad_lay.split(grad_out, take)  # grad_out_pad, (F, Hg, N, Cc') row-interleaved
+        if min(top, bottom, left, right) >= 0 and pad_lay.Cc == Cc:
+            # "same" padding: grad_out_pad's rows are as wide as x_pad's, so g is a view of it:
+            # each row's thrown-away columns are its margins (zeros)
+            g = pad_lay.runs(g_pad, pad_lay.start(0, 0, top) + left, geo.Ho * geo.N * Cc)
         else:
-            g = _split_phases(grad_out, 0, 0, geo.Ho, Cc, (1, 1), take)[: geo.F * geo.Ho * geo.N * Cc].reshape(geo.F, -1)
+            g = g_lay.runs(g_lay.split(grad_out, take), 0, geo.Ho * geo.N * Cc)
         # the windows the forward read: (q, f) x (c, p)
         g_shifts = _shift_rows(g, [q * geo.dilation[1] for q in range(geo.KW)], cols_t.shape[1], take)
         res = _product(g_shifts, cols_t.T, take)
         grad_w = _fresh(res.reshape(geo.KW, geo.F, geo.C, geo.KH).transpose(1, 2, 3, 0))
-        return _grad_x_gather(g_pad, w, geo, take), grad_w
+        return _grad_x_gather(g_pad, pad_lay, w, geo, take), grad_w
 
-    # grad_out in the column order of cols_t, (F, Ho*N*Cc), zero on the thrown-away columns
-    g = _split_phases(grad_out, 0, 0, geo.Ho, Cc, (1, 1), take)[: geo.F * geo.Ho * geo.N * Cc].reshape(geo.F, -1)
+    g = g_lay.runs(g_lay.split(grad_out, take), 0, geo.Ho * geo.N * Cc)
     groups = _phase_groups(geo)
     cols_b = cols_t.reshape(len(groups), geo.C * geo.KH, -1)
     grad_w = np.empty(geo.w_shape)
@@ -548,29 +595,28 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
         np.matmul(_column_weights(w, qs).T, g_shifts, out=d_cols[i])
 
     # col2im on the phase planes: each (phase, c, p) row's gradient is added back as one run
-    grad_x_phases = take((geo.stride[0] * geo.stride[1] * geo.C * R * geo.N * Cc + Cc,))
+    lay = _x_layout(geo)
+    grad_x_phases = take((lay.cells,))
     grad_x_phases[...] = 0
     d_cols = d_cols.reshape(len(groups), geo.C, geo.KH, -1)
-    for i, p, dst in _phase_row_runs(grad_x_phases, geo.C, R, Cc, geo, d_cols.shape[-1]):
+    for i, p, dst in _phase_row_runs(grad_x_phases, lay, geo, d_cols.shape[-1]):
         dst += d_cols[i, :, p]  # thrown-away columns add zeros (g is zero there)
-    grad_x = _merge_phases(grad_x_phases, geo.C, geo.N, geo.padding[0], geo.padding[1], (geo.H, geo.W),
-                           geo.Hp, geo.Wp, geo.stride)
-    return grad_x, grad_w
+    return lay.merge(grad_x_phases, (geo.H, geo.W)), grad_w
 
 
-def _grad_x_gather(g_pad, w, geo: Geometry, take: _Lease) -> np.ndarray:
+def _grad_x_gather(g_pad, lay: _Layout, w, geo: Geometry, take: _Lease) -> np.ndarray:
     """Stride 1: ``grad_x[:, c, h, v] = sum_{f,p,q} grad_out_pad[:, f, h + p*dh, v + q*dw] * w_rot[c, f, p, q]``:
-    ``grad_out_pad`` (no inserted zeros with stride 1; ``g_pad``, row-interleaved (F, Hg, N, Wg))
-    unrolled like ``x_pad``, times ``w_rot``."""
-    gcols_t = _unroll_row_taps(g_pad, geo.F, geo.Hg, geo.Wg, geo.H, geo, take)  # F*KH, H*N*Wg + (KW-1)*dw
+    ``grad_out_pad`` (no inserted zeros with stride 1; ``g_pad`` in ``lay``) unrolled like
+    ``x_pad``, times ``w_rot``."""
+    gcols_t = _unroll_row_taps(g_pad, lay, geo.H, geo, take)  # F*KH, H*N*Cc' + (KW-1)*dw
     # w_rot[c, f, p, q] = w[f, c, KH-1-p, KW-1-q], as rows (q, c) and columns (f, p)
     w_rot_q = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(3, 1, 0, 2)).reshape(geo.KW * geo.C, -1)
     shifts = [q * geo.dilation[1] for q in range(geo.KW)]
     # row-major product whatever _product would pick: the shifted sums then add long contiguous rows
     # (measured here: faster overall on the tutorial's and the larger layer)
     y = np.matmul(w_rot_q, gcols_t, out=take((w_rot_q.shape[0], gcols_t.shape[1])))
-    grad_x = _shift_sum([(y, shifts)], geo.C, take)  # C, H*N*Wg
-    return _from_rows(grad_x, geo.N, geo.H, geo.Wg, geo.W)
+    grad_x = _shift_sum([(y, shifts)], geo.C, take)  # C, H*N*Cc'
+    return _from_rows(grad_x, geo.N, geo.H, lay.Cc, geo.W)
 
 
 # ------------------------------------------------------------------------------------------
