@@ -9,6 +9,7 @@ the engine with numbers it printed itself.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 import convviz
 from convviz.engine import Geometry, dilate_and_pad, fast, im2col, kernel_matrix, naive, pad_input, rotate_kernel
+from convviz.engine.checks import check_problem
 
 ENGINES = [pytest.param(naive, id="naive"), pytest.param(fast, id="fast")]
 
@@ -803,3 +805,40 @@ def test_strides_beyond_the_input_run_without_planes_per_stride_step(stride):
                                rtol=1e-12, atol=1e-12)
     for a, b in zip(fast.conv2d_backward(x, w, g, stride=stride), naive.conv2d_backward(x, w, g, stride=stride)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_remembered_geometries_refuse_what_equals_an_accepted_value():
+    """The engines remember validated geometries by their arguments (``checks._geometry``):
+    ``True`` and ``1.0`` equal ``1`` in Python but are refused as a stride, also after ``1`` was
+    accepted; a refusal is never remembered; the remembered geometry is the one validation builds."""
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2))
+    for stride in (1, [1, 1], (1, 1)):
+        fast.conv2d_forward(x, w, stride=stride)
+    for bad in (True, 1.0, (1, True), [1, 1.0]):
+        with pytest.raises(ValueError, match="stride must be an integer or a pair of integers >= 1"):
+            fast.conv2d_forward(x, w, stride=bad)
+        with pytest.raises(ValueError, match="stride must be"):  # still refused the second time
+            naive.conv2d_forward(x, w, stride=bad)
+    _, _, _, _, geo = check_problem(x, w, stride=2, padding=[1, 0, 1, 0])
+    assert geo == Geometry.from_shapes(x.shape, w.shape, stride=2, padding=[1, 0, 1, 0])
+    assert check_problem(x, w, stride=2, padding=[1, 0, 1, 0])[-1] is geo  # remembered
+    assert check_problem(x, w, stride=2, padding=[0, 1, 0, 1])[-1].pads == (0, 1, 0, 1)
+
+
+def test_finite_check_sees_every_kind_of_bad_cell():
+    """``checks._all_finite`` takes a sum of squares first: NaN or an infinity anywhere is
+    refused, in contiguous and strided arrays, and cells so large that the sum overflows are
+    still accepted as finite."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 3, 3))
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in [(0, 0, 0, 0), (1, 2, 4, 4), (1, 1, 2, 3)]:
+            y = x.copy()
+            y[where] = bad
+            for arr in (y, np.asfortranarray(y), y[:, :, ::-1]):
+                with pytest.raises(ValueError, match="x must hold finite numbers, got NaN or infinity"):
+                    fast.conv2d_forward(arr, w)
+    huge = np.full((1, 1, 3, 3), 1e300)  # squares overflow; every cell is finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and the overflow inside the check warns nobody
+        assert np.array_equal(fast.conv2d_forward(huge, np.ones((1, 1, 1, 1))), huge)
