@@ -838,7 +838,7 @@ def test_finite_check_sees_every_kind_of_bad_cell():
             for arr in (y, np.asfortranarray(y), y[:, :, ::-1]):
                 with pytest.raises(ValueError, match="x must hold finite numbers, got NaN or infinity"):
                     fast.conv2d_forward(arr, w)
-    huge = np.full((1, 1, 3, 3), 1e300)  # squares overflow; every cell is finite
+    huge = np.full((1, 1, 80, 80), 1e300)  # squares overflow (and 6,400 cells: the BLAS sum); every cell is finite
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and the overflow inside the check warns nobody
         assert np.array_equal(fast.conv2d_forward(huge, np.ones((1, 1, 1, 1))), huge)

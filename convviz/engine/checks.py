@@ -13,6 +13,11 @@ from .geometry import Geometry, TransposedGeometry
 
 def as_float_array(value, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     """``value`` as a finite float64 array with ``ndim`` dimensions (or one of several)."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.ndim == ndim:
+        # what the engines are usually given: only the cells are left to check
+        if not _all_finite(value):
+            raise ValueError(f"{name} must hold finite numbers, got NaN or infinity")
+        return value
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists
@@ -34,7 +39,7 @@ def _all_finite(arr: np.ndarray) -> bool:
     square is (NaN and infinities carry through), and BLAS's dot product takes it in one pass,
     about twice as fast as ``isfinite`` (an array of booleans, then ``all``); cells beyond 1e154
     overflow it, and then each cell is looked at."""
-    if arr.flags.c_contiguous and arr.size:
+    if arr.flags.c_contiguous and arr.size > 4096:  # below that, isfinite is as fast (no BLAS call)
         flat = arr.reshape(-1)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is an answer here, not a warning
             if np.isfinite(np.dot(flat, flat)):

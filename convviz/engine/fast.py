@@ -67,6 +67,7 @@ keeps them between the two passes.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from contextlib import contextmanager
@@ -197,6 +198,7 @@ _LAST_COLUMNS = _LastColumns(_POOL)
 ROWS_MAX_EXTRA = 0.5
 
 
+@functools.lru_cache(maxsize=256)  # per geometry (immutable): recomputing it was a visible share of a small layer's call
 def formulation(geo: Geometry) -> str:
     """Which formulation the fast engine runs for ``geo``: ``"rows"`` or ``"windows"`` (module docstring)."""
     if geo.stride[0] > geo.Hp or geo.stride[1] > geo.Wp:
@@ -462,6 +464,7 @@ def _layout(k: int, n: int, top: int, left: int, size: tuple[int, int], rows: in
     return _Layout(k, n, top, left, rows, cols, tuple(stride), Cc, Cc + reach)
 
 
+@functools.lru_cache(maxsize=256)
 def _x_layout(geo: Geometry, k: int | None = None) -> _Layout:
     """x_pad's layout (and grad_x_pad's, ``k`` = C), from the geometry."""
     return _layout(geo.C if k is None else k, geo.N, geo.padding[0], geo.padding[1], (geo.H, geo.W), geo.Hp, geo.Wp,
@@ -532,6 +535,7 @@ def _column_weights(w: np.ndarray, qs) -> np.ndarray:
     return np.ascontiguousarray(w[:, :, :, qs].transpose(3, 0, 1, 2)).reshape(len(qs) * w.shape[0], -1)
 
 
+@functools.lru_cache(maxsize=256)
 def _phase_groups(geo: Geometry) -> list[tuple[int, list[int], list[int]]]:
     """Stride > 1: kernel column q reads column phase b = q*dw % sw, shifted by c0 = q*dw // sw
     columns: per phase b read, ``(b, [q ...], [c0 ...])``."""
@@ -574,14 +578,22 @@ def _from_rows(res: np.ndarray, n: int, rows: int, cols: int, keep: int, bias=No
     return _fresh(res.reshape(k, rows, n, cols)[:, :, :, :keep].transpose(2, 0, 1, 3), bias)
 
 
+@functools.lru_cache(maxsize=256)
+def _grad_out_layouts(geo: Geometry) -> tuple[_Layout, _Layout]:
+    """grad_out in the column order of ``cols_t`` (F, Ho*N*Cc), zero on the thrown-away
+    columns; and (stride 1) ``grad_out_pad`` for the gather, its rows W + (KW-1)*dw positions."""
+    Cc = _x_layout(geo).Cc
+    top, _, left, _ = geo.grad_out_pad_margins
+    return (_layout(geo.F, geo.N, 0, 0, (geo.Ho, geo.Wo), geo.Ho, Cc, (1, 1), Cc, 0),
+            _layout(geo.F, geo.N, top, left, (geo.Ho, geo.Wo), geo.Hg, geo.Wg, (1, 1), geo.W,
+                    (geo.KW - 1) * geo.dilation[1]))
+
+
 def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
     Cc = _x_layout(geo).Cc
-    # grad_out in the column order of cols_t, (F, Ho*N*Cc), zero on the thrown-away columns
-    g_lay = _layout(geo.F, geo.N, 0, 0, (geo.Ho, geo.Wo), geo.Ho, Cc, (1, 1), Cc, 0)
+    g_lay, pad_lay = _grad_out_layouts(geo)
     if geo.stride == (1, 1):
         top, bottom, left, right = geo.grad_out_pad_margins
-        pad_lay = _layout(geo.F, geo.N, top, left, (geo.Ho, geo.Wo), geo.Hg, geo.Wg, (1, 1), geo.W,
-                          (geo.KW - 1) * geo.dilation[1])
         g_pad = pad_lay.split(grad_out, take)  # grad_out_pad, (F, Hg, N, Cc') row-interleaved
         if min(top, bottom, left, right) >= 0 and pad_lay.Cc == Cc:
             # "same" padding: grad_out_pad's rows are as wide as x_pad's, so g is a view of it:

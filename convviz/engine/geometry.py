@@ -8,6 +8,7 @@ maps (``tap``, ``x_pad_to_x``, ...) are the one place the convolution's index ar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -140,6 +141,9 @@ class Geometry:
     ``out`` is (N, F, Ho, Wo); ``x_pad`` is (N, C, Hp, Wp); ``grad_out_pad`` is (N, F, Hg, Wg).
     ``padding`` is the (top, left) offset of x inside x_pad; ``pads`` all four sides, (top,
     bottom, left, right); ``padding_mode`` says what the border holds (zeros or copies of x).
+
+    The sizes are ``cached_property``: computed on first use, then kept (the geometry is
+    immutable), as the fast engine reads them dozens of times a call.
     """
 
     N: int
@@ -197,13 +201,13 @@ class Geometry:
         return geo
 
     # settings -------------------------------------------------------------------------------
-    @property
+    @cached_property
     def kind(self) -> str:
         """Which phases apply (convviz/trace/phases.py): "conv" (a zero border: grad_x by one gather),
         "conv_mode" (a border of copies: grad_x_pad by the gather, then the fold)."""
         return "conv" if self.padding_mode == "zeros" else "conv_mode"
 
-    @property
+    @cached_property
     def plain(self) -> bool:
         """No groups, a zero border of equal sides: the convolution of the tutorial."""
         top, bottom, left, right = self.pads
@@ -222,12 +226,12 @@ class Geometry:
         return {"stride": self.stride, "padding": self.pads, "dilation": self.dilation, "groups": self.groups,
                 "padding_mode": self.padding_mode}
 
-    @property
+    @cached_property
     def Cg(self) -> int:
         """Input channels each kernel sees: C / groups (w's second axis)."""
         return self.C // self.groups
 
-    @property
+    @cached_property
     def Fg(self) -> int:
         """Kernels of each group: F / groups."""
         return self.F // self.groups
@@ -241,33 +245,33 @@ class Geometry:
         return (c // self.Cg) * self.Fg + fg
 
     # sizes ---------------------------------------------------------------------------------
-    @property
+    @cached_property
     def span_h(self) -> int:
         """Rows of ``x_pad`` one window covers: dh (KH - 1) + 1."""
         return self.dilation[0] * (self.KH - 1) + 1
 
-    @property
+    @cached_property
     def span_w(self) -> int:
         return self.dilation[1] * (self.KW - 1) + 1
 
-    @property
+    @cached_property
     def Hp(self) -> int:
         """Rows of ``x_pad``: H + top + bottom."""
         return self.H + self.pads[0] + self.pads[1]
 
-    @property
+    @cached_property
     def Wp(self) -> int:
         return self.W + self.pads[2] + self.pads[3]
 
-    @property
+    @cached_property
     def Ho(self) -> int:
         return (self.Hp - self.span_h) // self.stride[0] + 1
 
-    @property
+    @cached_property
     def Wo(self) -> int:
         return (self.Wp - self.span_w) // self.stride[1] + 1
 
-    @property
+    @cached_property
     def remainder(self) -> Pair:
         """Rows / columns at the bottom / right of ``x_pad`` that no window reads."""
         return ((self.Hp - self.span_h) % self.stride[0], (self.Wp - self.span_w) % self.stride[1])
@@ -279,13 +283,13 @@ class Geometry:
         when it holds copies of x (the fold then adds each copy's gradient onto its source)."""
         return "grad_x" if self.padding_mode == "zeros" else "grad_x_pad"
 
-    @property
+    @cached_property
     def _gather_pads(self) -> Pads:
         """The padding the gather form undoes: all of it in zeros mode, none in the others
         (there it computes the gradient with respect to x_pad itself)."""
         return self.pads if self.padding_mode == "zeros" else (0, 0, 0, 0)
 
-    @property
+    @cached_property
     def grad_out_pad_margins(self) -> tuple[int, int, int, int]:
         """Zeros added (negative: rows cropped) around the stride-dilated ``grad_out``.
 
@@ -296,12 +300,12 @@ class Geometry:
         return (self.span_h - 1 - top, self.span_h - 1 - bottom + self.remainder[0],
                 self.span_w - 1 - left, self.span_w - 1 - right + self.remainder[1])
 
-    @property
+    @cached_property
     def Hg(self) -> int:
         """Rows of ``grad_out_pad``: H + dh (KH - 1) (Hp + dh (KH - 1) in the modes that copy x)."""
         return (self.H if self.padding_mode == "zeros" else self.Hp) + self.span_h - 1
 
-    @property
+    @cached_property
     def Wg(self) -> int:
         return (self.W if self.padding_mode == "zeros" else self.Wp) + self.span_w - 1
 
