@@ -704,7 +704,7 @@ def test_results_never_share_memory_with_work_buffers():
             fast.conv2d_backward(2 * x, w, -grad_out, **hp)
             fast.conv2d_forward(rng.standard_normal((3, 2, 7, 7)), rng.standard_normal((2, 2, 2, 2)))
         for r, c in zip(results, copies):
-            assert r.flags.c_contiguous and not any(np.shares_memory(r, buf) for buf in fast._POOL._free)
+            assert r.flags.c_contiguous and not any(np.shares_memory(r, buf) for buf in fast._POOL.buffers())
             np.testing.assert_array_equal(r, c)
 
 
@@ -741,7 +741,7 @@ def test_work_buffer_pool_stays_bounded():
         big = take((1 << 18,))  # 2 MiB: over max_keep, dropped when given back
         small = [take((1 << 16,)) for _ in range(10)]  # 512 KiB each
         assert big.shape == (1 << 18,) and all(s.shape == (1 << 16,) for s in small)
-    kept = list(pool._free)
+    kept = pool.buffers()
     assert all(buf.nbytes <= 1 << 20 for buf in kept) and sum(buf.nbytes for buf in kept) <= 3 << 20
     with pool.lend() as take:  # a buffer comes back for the next call, the smallest that fits
         again = take((1000,))
@@ -750,7 +750,7 @@ def test_work_buffer_pool_stays_bounded():
         with pool.lend() as take:
             take((10,))
             raise RuntimeError("a failing call still gives its buffers back")
-    assert len(pool._free) == len(kept)
+    assert len(pool.buffers()) == len(kept)
 
 
 @pytest.mark.parametrize("hp", [dict(padding=1), dict(stride=2, padding=1), dict(padding=(0, 1), dilation=2)])

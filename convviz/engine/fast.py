@@ -118,28 +118,40 @@ class _Pool:
 
     def __init__(self, max_keep: int = 64 << 20, max_total: int = 160 << 20):
         self.max_keep, self.max_total = max_keep, max_total
-        self._free: list[np.ndarray] = []  # largest first
+        self._free: dict[int, list[np.ndarray]] = {}  # by size (cells): a call asks for the same sizes again
         self._bytes = 0  # held in _free
         self._lock = threading.Lock()
 
+    def buffers(self) -> list[np.ndarray]:
+        """The buffers held now (for tests and accounting)."""
+        with self._lock:
+            return [buf for bufs in self._free.values() for buf in bufs]
+
     def _take(self, size: int) -> np.ndarray:
         with self._lock:
-            for k in range(len(self._free) - 1, -1, -1):  # the smallest that fits
-                if self._free[k].size >= size:
-                    self._bytes -= self._free[k].nbytes
-                    return self._free.pop(k)
-        return np.empty(size)
+            # the same size if held, else the smallest that fits
+            held = size if size in self._free else min((s for s in self._free if s >= size), default=None)
+            if held is None:
+                return np.empty(size)
+            bufs = self._free[held]
+            buf = bufs.pop()
+            if not bufs:
+                del self._free[held]
+            self._bytes -= buf.nbytes
+            return buf
 
     def give(self, bufs: list[np.ndarray]) -> None:
-        kept = [buf for buf in bufs if buf.nbytes <= self.max_keep]
-        if not kept:
-            return
         with self._lock:
-            self._free.extend(kept)
-            self._free.sort(key=lambda buf: -buf.size)
-            self._bytes += sum(buf.nbytes for buf in kept)
-            while self._bytes > self.max_total:
-                self._bytes -= self._free.pop().nbytes
+            for buf in bufs:
+                if buf.nbytes <= self.max_keep:
+                    self._free.setdefault(buf.size, []).append(buf)
+                    self._bytes += buf.nbytes
+            for size in sorted(self._free) if self._bytes > self.max_total else ():  # drop the smallest first
+                bufs = self._free[size]
+                while bufs and self._bytes > self.max_total:
+                    self._bytes -= bufs.pop().nbytes
+                if not bufs:
+                    del self._free[size]
 
     def lend(self) -> _Lease:
         """``with pool.lend() as take:`` the arrays ``take(shape)`` returns are valid until the
@@ -422,35 +434,47 @@ class _Layout(NamedTuple):
         item = flat.itemsize
         return np.ndarray((self.k, length), flat.dtype, flat, start * item, (self.R * self.n * self.Cc * item, item))
 
+    def blocks(self, size: tuple[int, int]) -> list[tuple[int, slice, slice, slice, slice]]:
+        """Where a tensor of ``size`` (A, B) at (top, left) lies in each phase plane:
+        ``(start, plane rows, plane columns, tensor rows, tensor columns)`` (``_blocks``)."""
+        return _blocks(self, size)
+
     def split(self, t: np.ndarray, take: "_Lease") -> np.ndarray:
         """``t`` (N, K, A, B) laid out: a flat work buffer of ``cells``, zeros around ``t``."""
-        (sh, sw), (R, Cc) = self.stride, (self.R, self.Cc)
+        R, Cc, cells = self.R, self.Cc, self.k * self.R * self.n * self.Cc
         flat = take((self.cells,))
         flat[...] = 0
-        for a, r0, h0, nh in _phase_spans(self.top, t.shape[2], self.rows, sh):
-            for b, c0, v0, nv in _phase_spans(self.left, t.shape[3], self.cols, sw):
-                if nh and nv:
-                    dst = flat[self.start(a, b):][:self.k * R * self.n * Cc].reshape(self.k, R, self.n, Cc)
-                    dst[:, r0:r0 + nh, :, c0:c0 + nv] = \
-                        t[:, :, h0:h0 + (nh - 1) * sh + 1:sh, v0:v0 + (nv - 1) * sw + 1:sw].transpose(1, 2, 0, 3)
+        for start, rows, cols, t_rows, t_cols in self.blocks(t.shape[2:]):
+            dst = flat[start:start + cells].reshape(self.k, R, self.n, Cc)
+            dst[:, rows, :, cols] = t[:, :, t_rows, t_cols].transpose(1, 2, 0, 3)
         return flat
 
     def merge(self, flat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """The inverse of ``split``: a fresh (N, K, A, B) of ``size`` (A, B) read at (top, left).
         ``flat`` may also be channels last, (cells, K') with K = 1 here: then (N, K', A, B)."""
-        (sh, sw), (R, Cc) = self.stride, (self.R, self.Cc)
+        R, Cc, cells = self.R, self.Cc, self.k * self.R * self.n * self.Cc
         last = flat.shape[1:]  # () or (K',)
-        out = np.empty((self.n, self.k * math.prod(last)) + size)
-        for a, r0, h0, nh in _phase_spans(self.top, size[0], self.rows, sh):
-            for b, c0, v0, nv in _phase_spans(self.left, size[1], self.cols, sw):
-                if nh and nv:
-                    src = flat[self.start(a, b):][:self.k * R * self.n * Cc]
-                    if last:  # (R, N, Cc, K') -> (N, K', R, Cc)
-                        src = src.reshape(R, self.n, Cc, -1).transpose(1, 3, 0, 2)
-                    else:  # (K, R, N, Cc) -> (N, K, R, Cc)
-                        src = src.reshape(self.k, R, self.n, Cc).transpose(2, 0, 1, 3)
-                    out[:, :, h0::sh, v0::sw] = src[:, :, r0:r0 + nh, c0:c0 + nv]
+        out = np.empty((self.n, self.k * math.prod(last)) + tuple(size))
+        for start, rows, cols, t_rows, t_cols in self.blocks(size):
+            src = flat[start:start + cells]
+            if last:  # (R, N, Cc, K') -> (N, K', R, Cc)
+                src = src.reshape(R, self.n, Cc, -1).transpose(1, 3, 0, 2)
+            else:  # (K, R, N, Cc) -> (N, K, R, Cc)
+                src = src.reshape(self.k, R, self.n, Cc).transpose(2, 0, 1, 3)
+            out[:, :, t_rows, t_cols] = src[:, :, rows, cols]
         return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _blocks(lay: _Layout, size: tuple[int, int]) -> list[tuple[int, slice, slice, slice, slice]]:
+    """``_Layout.blocks``, worked out once per layout and size."""
+    (sh, sw), out = lay.stride, []
+    for a, r0, h0, nh in _phase_spans(lay.top, size[0], lay.rows, sh):
+        for b, c0, v0, nv in _phase_spans(lay.left, size[1], lay.cols, sw):
+            if nh and nv:
+                out.append((lay.start(a, b), slice(r0, r0 + nh), slice(c0, c0 + nv),
+                            slice(h0, h0 + (nh - 1) * sh + 1, sh), slice(v0, v0 + (nv - 1) * sw + 1, sw)))
+    return out
 
 
 def _layout(k: int, n: int, top: int, left: int, size: tuple[int, int], rows: int, cols: int, stride,
