@@ -272,6 +272,40 @@ def test_transposed_matches_the_definition_and_finite_differences(case):
         assert close(g, want, tol=1e-6), (name, hyper)
 
 
+@pytest.mark.parametrize("kind", ["rows", "windows"])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@given(case=transposed_configs())
+def test_transposed_one_group_runs_the_duals_tuned_passes(monkeypatch, kind, case):
+    """With one group the transposed convolution runs its dual's tuned passes (forward: the
+    dual's grad_x; backward: the dual's forward and grad_w), in either formulation, whatever
+    ``formulation`` would pick: against the definition and the naive loops, output_padding
+    beyond the stride included (the dual's output then has rows x does not)."""
+    x, w, b, grad_out, hyper = case
+    assume(hyper["groups"] == 1)
+    monkeypatch.setattr(fast, "formulation", lambda geo: kind)
+    args = (hyper["stride"], hyper["padding"], hyper["output_padding"], hyper["dilation"], hyper["groups"])
+    assert close(fast.conv_transpose2d(x, w, b, **hyper), ref_transposed(x, w, b, *args))
+    for name, got, want in zip(("grad_x", "grad_w", "grad_b"), fast.conv_transpose2d_backward(x, w, grad_out, **hyper),
+                               naive.conv_transpose2d_backward(x, w, grad_out, **hyper)):
+        assert got.shape == want.shape and close(got, want), (name, hyper)
+
+
+def test_transposed_rows_with_output_padding_beyond_the_stride():
+    """stride 1, dilation 3, output_padding 2: the dual convolution's output has 2 more rows
+    and columns than x, which the tuned backward must crop (and the forward must read as zeros)."""
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(2)
+    hyper = dict(stride=1, padding=1, output_padding=2, dilation=3)
+    assert fast.formulation(TransposedGeometry.from_shapes(x.shape, w.shape, **hyper).dual) == "rows"
+    out = fast.conv_transpose2d(x, w, b, **hyper)
+    assert close(out, ref_transposed(x, w, b, (1, 1), (1, 1), (2, 2), (3, 3), 1))
+    grad_out = rng.standard_normal(out.shape)
+    for got, want in zip(fast.conv_transpose2d_backward(x, w, grad_out, **hyper),
+                         naive.conv_transpose2d_backward(x, w, grad_out, **hyper)):
+        assert got.shape == want.shape and close(got, want)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(conv_configs())
 def test_naive_equals_fast_with_the_artifacts(case):

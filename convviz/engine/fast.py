@@ -264,28 +264,35 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, p
                                     padding_mode=padding_mode)
     if not _tuned(geo):
         return _forward_general(x, w, b, geo)
-    kind = formulation(geo)
     with _POOL.lend() as take:
-        cols_t = _x_columns(x, geo, kind, take)
-        if kind == "rows" and geo.stride == (1, 1):
-            # cols_t: one row per (c, p), KW*dw columns longer; each kernel column q is a shift of it
-            w_q = _column_weights(w, range(geo.KW))  # (q, f), (c, p)
-            shifts = [q * geo.dilation[1] for q in range(geo.KW)]
-            res = _shift_sum([(_product(w_q, cols_t, take), shifts)], geo.F, take)
-        elif kind == "rows":
-            # cols_t: per column phase b, one row per (c, p); kernel column q = (c0*sw + b) / dw is shift c0
-            groups = _phase_groups(geo)
-            cols_b = cols_t.reshape(len(groups), geo.C * geo.KH, -1)
-            res = _shift_sum([(_product(_column_weights(w, qs), cols_b[i], take), c0s)
-                              for i, (_, qs, c0s) in enumerate(groups)], geo.F, take)
-        else:
-            res = _product(w.reshape(geo.F, -1), cols_t, take)  # F, positions
-        if kind == "rows":
-            out = _from_rows(res, geo.N, geo.Ho, _x_layout(geo).Cc, geo.Wo, b)
-        else:
-            out = _fresh(res.reshape(geo.F, geo.N, geo.Ho, geo.Wo).transpose(1, 0, 2, 3), b)
-        _LAST_COLUMNS.keep(x, geo, kind, cols_t, take)
+        out, cols_t = _tuned_forward(x, w, b, geo, take)
+        _LAST_COLUMNS.keep(x, geo, formulation(geo), cols_t, take)
     return out
+
+
+def _tuned_forward(x, w, b, geo: Geometry, take: _Lease) -> tuple[np.ndarray, np.ndarray]:
+    """``out`` (N, F, Ho, Wo), fresh, by the formulation of ``geo`` (``rows`` or ``windows``), and
+    the unrolled windows it read (``cols_t``, a work array of ``take``)."""
+    kind = formulation(geo)
+    cols_t = _x_columns(x, geo, kind, take)
+    if kind == "rows" and geo.stride == (1, 1):
+        # cols_t: one row per (c, p), KW*dw columns longer; each kernel column q is a shift of it
+        w_q = _column_weights(w, range(geo.KW))  # (q, f), (c, p)
+        shifts = [q * geo.dilation[1] for q in range(geo.KW)]
+        res = _shift_sum([(_product(w_q, cols_t, take), shifts)], geo.F, take)
+    elif kind == "rows":
+        # cols_t: per column phase b, one row per (c, p); kernel column q = (c0*sw + b) / dw is shift c0
+        groups = _phase_groups(geo)
+        cols_b = cols_t.reshape(len(groups), geo.C * geo.KH, -1)
+        res = _shift_sum([(_product(_column_weights(w, qs), cols_b[i], take), c0s)
+                          for i, (_, qs, c0s) in enumerate(groups)], geo.F, take)
+    else:
+        res = _product(w.reshape(geo.F, -1), cols_t, take)  # F, positions
+    if kind == "rows":
+        out = _from_rows(res, geo.N, geo.Ho, _x_layout(geo).Cc, geo.Wo, b)
+    else:
+        out = _fresh(res.reshape(geo.F, geo.N, geo.Ho, geo.Wo).transpose(1, 0, 2, 3), b)
+    return out, cols_t
 
 
 def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -300,11 +307,16 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1
     with _POOL.lend() as take, _LAST_COLUMNS.borrow(x, geo, kind) as cols_t:
         if cols_t is None:
             cols_t = _x_columns(x, geo, kind, take)
-        if kind == "rows":
-            grad_x, grad_w = _backward_rows(cols_t, w, grad_out, geo, take)
-        else:
-            grad_x, grad_w = _backward_windows(cols_t, w, grad_out, geo, take)
+        grad_x, grad_w = _tuned_backward(cols_t, w, grad_out, geo, take)
     return grad_x, grad_w, grad_b
+
+
+def _tuned_backward(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True):
+    """``(grad_x, grad_w)`` by the formulation of ``geo``, each fresh; ``cols_t`` (the forward's
+    unrolled windows) None: no grad_w (None), ``grad_x`` False: no grad_x (None). The transposed
+    convolution asks for one of them (its forward is its dual's grad_x, its grad_w the dual's)."""
+    backward = _backward_rows if formulation(geo) == "rows" else _backward_windows
+    return backward(cols_t, w, grad_out, geo, take, grad_x)
 
 
 def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
@@ -339,6 +351,12 @@ def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, gro
     x, w, b, _, geo = check_problem(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                     transposed=True, output_padding=output_padding)
     dual = geo.dual
+    if _tuned(dual):  # one group: the dual's tuned grad_x
+        with _POOL.lend() as take:
+            out, _ = _tuned_backward(None, w, _dual_grad_out(x, dual), dual, take)
+        if b is not None:
+            out += b[:, None, None]
+        return out
     with _POOL.lend() as take:
         g = _channel_first(_dual_grad_out(x, dual), take).reshape(dual.F, -1)
         grad_x_pad_t = _col2im_pad(g, w, dual, take)  # (F, N, Ho + 2ph, Wo + 2pw)
@@ -357,6 +375,13 @@ def conv_transpose2d_backward(x, w, grad_out, *, stride=1, padding=0, output_pad
                                            need_grad_out=True)
     dual = geo.dual
     grad_b = grad_out.sum(axis=(0, 2, 3))
+    if _tuned(dual):  # one group: the dual's tuned forward on grad_out, and its grad_w
+        with _POOL.lend() as take:
+            out_dual, cols_t = _tuned_forward(grad_out, w, None, dual, take)
+            _, grad_w = _tuned_backward(cols_t, w, _dual_grad_out(x, dual), dual, take, grad_x=False)
+        if out_dual.shape[2:] != (geo.H, geo.W):  # rows the dual's output has beyond x's (output_padding >= stride)
+            out_dual = np.ascontiguousarray(out_dual[:, :, :geo.H, :geo.W])
+        return out_dual, grad_w, grad_b
     with _POOL.lend() as take:
         cols_t = _general_columns(grad_out, dual, take)
         grad_x = _general_out(cols_t, w, None, dual, take)[:, :, :geo.H, :geo.W]
@@ -623,44 +648,53 @@ def _grad_out_layouts(geo: Geometry) -> tuple[_Layout, _Layout]:
                     (geo.KW - 1) * geo.dilation[1]))
 
 
-def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
+def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True):
     Cc = _x_layout(geo).Cc
     g_lay, pad_lay = _grad_out_layouts(geo)
+    positions = geo.Ho * geo.N * Cc
     if geo.stride == (1, 1):
         top, bottom, left, right = geo.grad_out_pad_margins
-        g_pad = pad_lay.split(grad_out, take)  # grad_out_pad, (F, Hg, N, Cc') row-interleaved
-        if min(top, bottom, left, right) >= 0 and pad_lay.Cc == Cc:
-            # "same" padding: grad_out_pad's rows are as wide as x_pad's, so g is a view of it:
-            # each row's thrown-away columns are its margins (zeros)
-            g = pad_lay.runs(g_pad, pad_lay.start(0, 0, top) + left, geo.Ho * geo.N * Cc)
-        else:
-            g = g_lay.runs(g_lay.split(grad_out, take), 0, geo.Ho * geo.N * Cc)
-        # the windows the forward read: (q, f) x (c, p)
-        g_shifts = _shift_rows(g, [q * geo.dilation[1] for q in range(geo.KW)], cols_t.shape[1], take)
-        res = _product(g_shifts, cols_t.T, take)
-        grad_w = _fresh(res.reshape(geo.KW, geo.F, geo.C, geo.KH).transpose(1, 2, 3, 0))
-        return _grad_x_gather(g_pad, pad_lay, w, geo, take), grad_w
+        same = min(top, bottom, left, right) >= 0 and pad_lay.Cc == Cc
+        g_pad = pad_lay.split(grad_out, take) if grad_x or same else None  # grad_out_pad, (F, Hg, N, Cc')
+        grad_w = None
+        if cols_t is not None:
+            if same:
+                # "same" padding: grad_out_pad's rows are as wide as x_pad's, so g is a view of it:
+                # each row's thrown-away columns are its margins (zeros)
+                g = pad_lay.runs(g_pad, pad_lay.start(0, 0, top) + left, positions)
+            else:
+                g = g_lay.runs(g_lay.split(grad_out, take), 0, positions)
+            # the windows the forward read: (q, f) x (c, p)
+            g_shifts = _shift_rows(g, [q * geo.dilation[1] for q in range(geo.KW)], cols_t.shape[1], take)
+            res = _product(g_shifts, cols_t.T, take)
+            grad_w = _fresh(res.reshape(geo.KW, geo.F, geo.C, geo.KH).transpose(1, 2, 3, 0))
+        return (_grad_x_gather(g_pad, pad_lay, w, geo, take) if grad_x else None), grad_w
 
-    g = g_lay.runs(g_lay.split(grad_out, take), 0, geo.Ho * geo.N * Cc)
+    g = g_lay.runs(g_lay.split(grad_out, take), 0, positions)
     groups = _phase_groups(geo)
-    cols_b = cols_t.reshape(len(groups), geo.C * geo.KH, -1)
-    grad_w = np.empty(geo.w_shape)
+    width = positions + _max_shift(groups)  # a row of cols_t
+    grad_w = None if cols_t is None else np.empty(geo.w_shape)
     # the gradient of each unrolled row, transposed: (B, positions, KH, C), positions Ho*N*Cc + max c0
-    d_cols_t = take((len(groups), cols_b.shape[2], geo.KH, geo.C))
+    d_cols_t = take((len(groups), width, geo.KH, geo.C)) if grad_x else None
     for i, (_, qs, c0s) in enumerate(groups):
-        g_shifts = _shift_rows(g, c0s, cols_b.shape[2], take)  # (q, f) of this phase
-        # the windows the forward read, (q, f) x (c, p)
-        grad_w[:, :, :, qs] = _product(g_shifts, cols_b[i].T, take).reshape(len(qs), geo.F, geo.C, geo.KH).transpose(1, 2, 3, 0)
-        # with the positions as rows: the orientation OpenBLAS is fastest at here (1.3x, _product)
-        w_q = np.ascontiguousarray(w[:, :, :, qs].transpose(3, 0, 2, 1)).reshape(len(qs) * geo.F, -1)  # (q, f), (p, c)
-        np.matmul(g_shifts.T, w_q, out=d_cols_t[i].reshape(cols_b.shape[2], -1))
+        g_shifts = _shift_rows(g, c0s, width, take)  # (q, f) of this phase
+        if grad_w is not None:
+            # the windows the forward read, (q, f) x (c, p)
+            cols_i = cols_t.reshape(len(groups), geo.C * geo.KH, width)[i]
+            grad_w[:, :, :, qs] = _product(g_shifts, cols_i.T, take).reshape(len(qs), geo.F, geo.C, geo.KH).transpose(1, 2, 3, 0)
+        if grad_x:
+            # with the positions as rows: the orientation OpenBLAS is fastest at here (1.3x, _product)
+            w_q = np.ascontiguousarray(w[:, :, :, qs].transpose(3, 0, 2, 1)).reshape(len(qs) * geo.F, -1)  # (q, f), (p, c)
+            np.matmul(g_shifts.T, w_q, out=d_cols_t[i].reshape(width, -1))
+    if not grad_x:
+        return None, grad_w
 
     # col2im on the phase planes, channels last (positions, C): each (phase, p) block of d_cols_t
     # is added back as one block, a run of whole positions (rows of C cells)
     lay = _x_layout(geo)._replace(k=1)
     grad_x_phases = take((lay.cells, geo.C))
     grad_x_phases[...] = 0
-    for i, p, (start, length) in _phase_row_spans(lay, geo, d_cols_t.shape[1]):
+    for i, p, (start, length) in _phase_row_spans(lay, geo, width):
         grad_x_phases[start:start + length] += d_cols_t[i, :, p]  # thrown-away positions add zeros (g is zero there)
     return lay.merge(grad_x_phases, (geo.H, geo.W)), grad_w
 
@@ -721,10 +755,10 @@ def _padded_mode_t(x: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
     return x_pad_t
 
 
-def _backward_windows(cols_t, w, grad_out, geo: Geometry, take: _Lease):
+def _backward_windows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True):
     g = _channel_first(grad_out, take).reshape(geo.F, -1)  # F, N*Ho*Wo: the column order of cols_t
-    grad_w = _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)
-    return _grad_x_col2im(g, w, geo, take), grad_w
+    grad_w = None if cols_t is None else _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)
+    return (_grad_x_col2im(g, w, geo, take) if grad_x else None), grad_w
 
 
 def _grad_x_col2im(g: np.ndarray, w: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:

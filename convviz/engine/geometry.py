@@ -649,7 +649,7 @@ class TransposedGeometry:
     Hg = property(lambda self: self.Ho + 2 * self.padding[0], doc="Rows of grad_out_pad: Ho + 2 ph.")
     Wg = property(lambda self: self.Wo + 2 * self.padding[1])
 
-    @property
+    @cached_property  # built and validated once: the fast engine asks for it every call
     def dual(self) -> Geometry:
         """The convolution whose grad_x this forward is: x (N, F, Ho, Wo), w (C, F/groups, KH, KW)
         read as (F', C'/groups, ...), the same stride, padding, dilation and groups. Its output
