@@ -686,6 +686,29 @@ def test_rows_share_their_zeros_with_any_four_sided_padding(monkeypatch, data):
             assert got.shape == expected.shape and rel_err(got, expected) < 1e-12
 
 
+@pytest.mark.parametrize("x_shape, w_shape, hp", [
+    ((2, 4, 5, 6), (4, 1, 3, 3), dict(padding=1, groups=4)),  # depthwise: grad_w as dot products (vecdot)
+    ((2, 6, 5, 4), (4, 3, 2, 3), dict(padding=[1, 0, 2, 1], dilation=(1, 2), groups=2)),  # a product per group
+    ((1, 8, 6, 6), (16, 1, 5, 5), dict(padding=2, groups=8)),  # depthwise, 2 kernels per channel
+    ((2, 9, 4, 4), (9, 3, 3, 3), dict(padding=1, groups=3)),  # 9 x 9 per group: the matrix product
+])
+def test_groups_at_stride_1_run_rows_with_a_product_per_group(x_shape, w_shape, hp):
+    """Groups with stride 1 run the "rows" formulation, each product batched over the groups
+    (the transposed convolution's dual too); against the naive loops, also after the forward
+    pass kept its windows."""
+    geo = Geometry.from_shapes(x_shape, w_shape, **hp)
+    assert fast.formulation(geo) == "rows" and fast._tuned(geo)
+    rng = np.random.default_rng(sum(w_shape))
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    grad_out = rng.standard_normal(geo.out_shape)
+    want = naive.conv2d_backward(x, w, grad_out, **hp)
+    for got, expected in zip(fast.conv2d_backward(x, w, grad_out, **hp), want):  # windows unrolled here
+        assert rel_err(got, expected) < 1e-12
+    assert rel_err(fast.conv2d_forward(x, w, b, **hp), naive.conv2d_forward(x, w, b, **hp)) < 1e-12
+    for got, expected in zip(fast.conv2d_backward(x, w, grad_out, **hp), want):  # the forward's windows
+        assert rel_err(got, expected) < 1e-12
+
+
 def test_results_never_share_memory_with_work_buffers():
     """The work buffers go back to the pool after each call; a result that was a view of one
     would change under the caller at the next call. Shapes where the last copy is already

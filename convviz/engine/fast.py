@@ -253,9 +253,12 @@ def _fresh(view: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 
 def _tuned(geo: Geometry) -> bool:
-    """Whether the tuned formulations (``rows`` / ``windows``) take ``geo``: one group and a zero
-    border (of any sides); the rest runs the ``general`` one."""
-    return geo.groups == 1 and geo.padding_mode == "zeros"
+    """Whether the tuned formulations (``rows`` / ``windows``) take ``geo``: a zero border (of any
+    sides) and one group, or groups with stride 1 in ``rows`` (a product per group); the rest runs
+    the ``general`` one."""
+    if geo.padding_mode != "zeros":
+        return False
+    return geo.groups == 1 or (geo.stride == (1, 1) and formulation(geo) == "rows")
 
 
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
@@ -277,14 +280,16 @@ def _tuned_forward(x, w, b, geo: Geometry, take: _Lease) -> tuple[np.ndarray, np
     cols_t = _x_columns(x, geo, kind, take)
     if kind == "rows" and geo.stride == (1, 1):
         # cols_t: one row per (c, p), KW*dw columns longer; each kernel column q is a shift of it
-        w_q = _column_weights(w, range(geo.KW))  # (q, f), (c, p)
+        # per group: rows (q, f), columns (c, p)
+        w_q = _column_weights(w, range(geo.KW), geo.groups)
         shifts = [q * geo.dilation[1] for q in range(geo.KW)]
-        res = _shift_sum([(_product(w_q, cols_t, take), shifts)], geo.F, take)
+        y = _products(w_q, cols_t.reshape(geo.groups, -1, cols_t.shape[1]), take)
+        res = _shift_sum([(y, shifts)], geo.Fg, take)
     elif kind == "rows":
         # cols_t: per column phase b, one row per (c, p); kernel column q = (c0*sw + b) / dw is shift c0
         groups = _phase_groups(geo)
         cols_b = cols_t.reshape(len(groups), geo.C * geo.KH, -1)
-        res = _shift_sum([(_product(_column_weights(w, qs), cols_b[i], take), c0s)
+        res = _shift_sum([(_products(_column_weights(w, qs), cols_b[i:i + 1], take), c0s)
                           for i, (_, qs, c0s) in enumerate(groups)], geo.F, take)
     else:
         res = _product(w.reshape(geo.F, -1), cols_t, take)  # F, positions
@@ -558,40 +563,62 @@ def _unroll_row_taps(flat: np.ndarray, lay: _Layout, out_rows: int, geo: Geometr
 
 
 def _shift_sum(blocks: list, k: int, take: _Lease) -> np.ndarray:
-    """``blocks``: ``(y, shifts)`` pairs, ``y`` (len(shifts)*k, L + max shift) -> (k, L): the sum
-    over the blocks and their shifts m of ``y[m*k + i, u + shifts[m]]``, the product of the full
-    unrolled windows put together from its kernel columns' shifted parts."""
-    terms = [y[m * k:(m + 1) * k, s:s + y.shape[1] - max(shifts)] for y, shifts in blocks for m, s in enumerate(shifts)]
-    length = min(t.shape[1] for t in terms)
-    terms = [t[:, :length] for t in terms]
+    """``blocks``: ``(y, shifts)`` pairs, ``y`` (G, len(shifts)*k, L + max shift), one per group
+    -> (G*k, L): the sum over the blocks and their shifts m of ``y[g, m*k + i, u + shifts[m]]``,
+    the product of the full unrolled windows put together from its kernel columns' shifted parts."""
+    terms = [y[:, m * k:(m + 1) * k, s:s + y.shape[2] - max(shifts)] for y, shifts in blocks for m, s in enumerate(shifts)]
+    length = min(t.shape[2] for t in terms)
+    terms = [t[:, :, :length] for t in terms]
     if len(terms) == 1:
-        return terms[0]
+        return terms[0].reshape(-1, length)
     # the sum in the memory order of the first y (``_product`` may return a transposed view)
-    y = blocks[0][0]
-    acc = take((length, k)).T if y.strides[0] < y.strides[1] else take((k, length))
+    y, groups = blocks[0][0], terms[0].shape[0]
+    acc = take((groups, length, k)).transpose(0, 2, 1) if y.strides[1] < y.strides[2] else take((groups, k, length))
     np.add(terms[0], terms[1], out=acc)
     for t in terms[2:]:
         acc += t
-    return acc
+    return acc.reshape(-1, length)
 
 
-def _shift_rows(g: np.ndarray, shifts, width: int, take: _Lease) -> np.ndarray:
-    """``g`` (k, L) -> (len(shifts)*k, width), row (m, i) = row i of ``g`` moved right by
-    ``shifts[m]``, zeros around it: the products with the rows of the unrolled kernel column 0
-    then hold each kernel column's."""
+def _shift_rows(g: np.ndarray, shifts, width: int, take: _Lease, groups: int = 1) -> np.ndarray:
+    """``g`` (k, L) -> (G, len(shifts)*k/G, width), row (m, i) of group g = row i of the group's
+    rows of ``g`` moved right by ``shifts[m]``, zeros around it: the products with the rows of
+    the unrolled kernel column 0 then hold each kernel column's."""
     k, length = g.shape
-    out = take((len(shifts), k, width))
+    out = take((groups, len(shifts), k // groups, width))
+    g = g.reshape(groups, k // groups, length)
     for m, s in enumerate(shifts):
-        out[m, :, :s] = 0
-        out[m, :, s:s + length] = g
-        out[m, :, s + length:] = 0
-    return out.reshape(len(shifts) * k, width)
+        out[:, m, :, :s] = 0
+        out[:, m, :, s:s + length] = g
+        out[:, m, :, s + length:] = 0
+    return out.reshape(groups, -1, width)
 
 
-def _column_weights(w: np.ndarray, qs) -> np.ndarray:
-    """``w`` (F, C, KH, KW) -> the kernel columns ``qs`` as rows (q, f) and columns (c, p)."""
+def _column_weights(w: np.ndarray, qs, groups: int = 1) -> np.ndarray:
+    """``w`` (F, C/G, KH, KW) -> per group, the kernel columns ``qs`` as rows (q, f) and columns
+    (c, p): (G, len(qs)*F/G, C/G*KH)."""
+    F, Cg, KH, KW = w.shape
     qs = list(qs)
-    return np.ascontiguousarray(w[:, :, :, qs].transpose(3, 0, 1, 2)).reshape(len(qs) * w.shape[0], -1)
+    w_q = w.reshape(groups, F // groups, Cg, KH, KW)[..., qs].transpose(0, 4, 1, 2, 3)
+    return np.ascontiguousarray(w_q).reshape(groups, len(qs) * (F // groups), Cg * KH)
+
+
+def _products_nt(a: np.ndarray, c: np.ndarray, take: _Lease) -> np.ndarray:
+    """``a`` (G, M, L) @ ``c`` (G, K, L).T -> (G, M, K): per group, every row of ``a`` dotted with
+    every row of ``c``. Many groups of a few rows (a depthwise layer's grad_w: 3 x 3 per group)
+    run as M*K dot products of length L (``vecdot``): BLAS's matrix product packs its long
+    operands for so small a result, 3.8x slower here; from about 9 x 9 up the matrix product wins."""
+    if a.shape[0] > 1 and a.shape[1] * c.shape[1] <= 36:
+        return np.vecdot(a[:, :, None, :], c[:, None, :, :])
+    return _products(a, c.transpose(0, 2, 1), take)
+
+
+def _products(a: np.ndarray, b: np.ndarray, take: _Lease) -> np.ndarray:
+    """``a`` (G, M, K) @ ``b`` (G, K, L) -> (G, M, L) in a work buffer, one product per group;
+    with one group in ``_product``'s orientation (so possibly a transposed view)."""
+    if a.shape[0] == 1:
+        return _product(a[0], b[0], take)[None]
+    return np.matmul(a, b, out=take((a.shape[0], a.shape[1], b.shape[2])))
 
 
 @functools.lru_cache(maxsize=256)
@@ -665,9 +692,10 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: boo
             else:
                 g = g_lay.runs(g_lay.split(grad_out, take), 0, positions)
             # the windows the forward read: (q, f) x (c, p)
-            g_shifts = _shift_rows(g, [q * geo.dilation[1] for q in range(geo.KW)], cols_t.shape[1], take)
-            res = _product(g_shifts, cols_t.T, take)
-            grad_w = _fresh(res.reshape(geo.KW, geo.F, geo.C, geo.KH).transpose(1, 2, 3, 0))
+            G, width = geo.groups, cols_t.shape[1]
+            g_shifts = _shift_rows(g, [q * geo.dilation[1] for q in range(geo.KW)], width, take, G)
+            res = _products_nt(g_shifts, cols_t.reshape(G, -1, width), take)  # G, (q, f), (c, p)
+            grad_w = _fresh(res.reshape(G, geo.KW, geo.Fg, geo.Cg, geo.KH).transpose(0, 2, 3, 4, 1)).reshape(geo.w_shape)
         return (_grad_x_gather(g_pad, pad_lay, w, geo, take) if grad_x else None), grad_w
 
     g = g_lay.runs(g_lay.split(grad_out, take), 0, positions)
@@ -677,7 +705,7 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: boo
     # the gradient of each unrolled row, transposed: (B, positions, KH, C), positions Ho*N*Cc + max c0
     d_cols_t = take((len(groups), width, geo.KH, geo.C)) if grad_x else None
     for i, (_, qs, c0s) in enumerate(groups):
-        g_shifts = _shift_rows(g, c0s, width, take)  # (q, f) of this phase
+        g_shifts = _shift_rows(g, c0s, width, take)[0]  # (q, f) of this phase
         if grad_w is not None:
             # the windows the forward read, (q, f) x (c, p)
             cols_i = cols_t.reshape(len(groups), geo.C * geo.KH, width)[i]
@@ -704,13 +732,15 @@ def _grad_x_gather(g_pad, lay: _Layout, w, geo: Geometry, take: _Lease) -> np.nd
     ``grad_out_pad`` (no inserted zeros with stride 1; ``g_pad`` in ``lay``) unrolled like
     ``x_pad``, times ``w_rot``."""
     gcols_t = _unroll_row_taps(g_pad, lay, geo.H, geo, take)  # F*KH, H*N*Cc' + (KW-1)*dw
-    # w_rot[c, f, p, q] = w[f, c, KH-1-p, KW-1-q], as rows (q, c) and columns (f, p)
-    w_rot_q = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(3, 1, 0, 2)).reshape(geo.KW * geo.C, -1)
+    # w_rot[c, f, p, q] = w[f, c, KH-1-p, KW-1-q], per group as rows (q, c) and columns (f, p)
+    G, run = geo.groups, gcols_t.shape[1]
+    w_rot_q = w.reshape(G, geo.Fg, geo.Cg, geo.KH, geo.KW)[:, :, :, ::-1, ::-1].transpose(0, 4, 2, 1, 3)
+    w_rot_q = np.ascontiguousarray(w_rot_q).reshape(G, geo.KW * geo.Cg, -1)
     shifts = [q * geo.dilation[1] for q in range(geo.KW)]
     # row-major product whatever _product would pick: the shifted sums then add long contiguous rows
     # (measured here: faster overall on the tutorial's and the larger layer)
-    y = np.matmul(w_rot_q, gcols_t, out=take((w_rot_q.shape[0], gcols_t.shape[1])))
-    grad_x = _shift_sum([(y, shifts)], geo.C, take)  # C, H*N*Cc'
+    y = np.matmul(w_rot_q, gcols_t.reshape(G, -1, run), out=take((G, w_rot_q.shape[1], run)))
+    grad_x = _shift_sum([(y, shifts)], geo.Cg, take)  # C, H*N*Cc'
     return _from_rows(grad_x, geo.N, geo.H, lay.Cc, geo.W)
 
 
