@@ -691,11 +691,13 @@ def test_rows_share_their_zeros_with_any_four_sided_padding(monkeypatch, data):
     ((2, 6, 5, 4), (4, 3, 2, 3), dict(padding=[1, 0, 2, 1], dilation=(1, 2), groups=2)),  # a product per group
     ((1, 8, 6, 6), (16, 1, 5, 5), dict(padding=2, groups=8)),  # depthwise, 2 kernels per channel
     ((2, 9, 4, 4), (9, 3, 3, 3), dict(padding=1, groups=3)),  # 9 x 9 per group: the matrix product
+    ((2, 4, 9, 8), (4, 1, 3, 3), dict(stride=2, padding=1, groups=4)),  # depthwise, stride 2: col2im per group
+    ((1, 6, 11, 9), (9, 2, 5, 4), dict(stride=(3, 2), padding=[2, 1, 0, 3], dilation=(1, 2), groups=3)),
 ])
-def test_groups_at_stride_1_run_rows_with_a_product_per_group(x_shape, w_shape, hp):
-    """Groups with stride 1 run the "rows" formulation, each product batched over the groups
-    (the transposed convolution's dual too); against the naive loops, also after the forward
-    pass kept its windows."""
+def test_groups_run_rows_with_a_product_per_group(x_shape, w_shape, hp):
+    """Groups run the "rows" formulation, each product batched over the groups (the transposed
+    convolution's dual too; with a stride, col2im into channels-last planes per group); against
+    the naive loops, also after the forward pass kept its windows."""
     geo = Geometry.from_shapes(x_shape, w_shape, **hp)
     assert fast.formulation(geo) == "rows" and fast._tuned(geo)
     rng = np.random.default_rng(sum(w_shape))

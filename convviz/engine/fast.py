@@ -254,11 +254,11 @@ def _fresh(view: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
 
 def _tuned(geo: Geometry) -> bool:
     """Whether the tuned formulations (``rows`` / ``windows``) take ``geo``: a zero border (of any
-    sides) and one group, or groups with stride 1 in ``rows`` (a product per group); the rest runs
-    the ``general`` one."""
+    sides) and one group, or groups in ``rows`` (each product batched over the groups); the rest
+    runs the ``general`` one."""
     if geo.padding_mode != "zeros":
         return False
-    return geo.groups == 1 or (geo.stride == (1, 1) and formulation(geo) == "rows")
+    return geo.groups == 1 or formulation(geo) == "rows"
 
 
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
@@ -287,10 +287,10 @@ def _tuned_forward(x, w, b, geo: Geometry, take: _Lease) -> tuple[np.ndarray, np
         res = _shift_sum([(y, shifts)], geo.Fg, take)
     elif kind == "rows":
         # cols_t: per column phase b, one row per (c, p); kernel column q = (c0*sw + b) / dw is shift c0
-        groups = _phase_groups(geo)
-        cols_b = cols_t.reshape(len(groups), geo.C * geo.KH, -1)
-        res = _shift_sum([(_products(_column_weights(w, qs), cols_b[i:i + 1], take), c0s)
-                          for i, (_, qs, c0s) in enumerate(groups)], geo.F, take)
+        phases, G = _phase_groups(geo), geo.groups
+        cols_b = cols_t.reshape(len(phases), G, geo.Cg * geo.KH, -1)
+        res = _shift_sum([(_products(_column_weights(w, qs, G), cols_b[i], take), c0s)
+                          for i, (_, qs, c0s) in enumerate(phases)], geo.Fg, take)
     else:
         res = _product(w.reshape(geo.F, -1), cols_t, take)  # F, positions
     if kind == "rows":
@@ -699,21 +699,23 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: boo
         return (_grad_x_gather(g_pad, pad_lay, w, geo, take) if grad_x else None), grad_w
 
     g = g_lay.runs(g_lay.split(grad_out, take), 0, positions)
-    groups = _phase_groups(geo)
-    width = positions + _max_shift(groups)  # a row of cols_t
+    phases, G, Fg, Cg, KH = _phase_groups(geo), geo.groups, geo.Fg, geo.Cg, geo.KH
+    width = positions + _max_shift(phases)  # a row of cols_t
     grad_w = None if cols_t is None else np.empty(geo.w_shape)
-    # the gradient of each unrolled row, transposed: (B, positions, KH, C), positions Ho*N*Cc + max c0
-    d_cols_t = take((len(groups), width, geo.KH, geo.C)) if grad_x else None
-    for i, (_, qs, c0s) in enumerate(groups):
-        g_shifts = _shift_rows(g, c0s, width, take)[0]  # (q, f) of this phase
+    w_g = w.reshape(G, Fg, Cg, KH, geo.KW)
+    # the gradient of each unrolled row, transposed: (B, positions, G, KH, C/G), positions Ho*N*Cc + max c0
+    d_cols_t = take((len(phases), width, G, KH, Cg)) if grad_x else None
+    for i, (_, qs, c0s) in enumerate(phases):
+        g_shifts = _shift_rows(g, c0s, width, take, G)  # G, (q, f) of this phase
         if grad_w is not None:
             # the windows the forward read, (q, f) x (c, p)
-            cols_i = cols_t.reshape(len(groups), geo.C * geo.KH, width)[i]
-            grad_w[:, :, :, qs] = _product(g_shifts, cols_i.T, take).reshape(len(qs), geo.F, geo.C, geo.KH).transpose(1, 2, 3, 0)
+            cols_i = cols_t.reshape(len(phases), G, Cg * KH, width)[i]
+            res = _products_nt(g_shifts, cols_i, take).reshape(G, len(qs), Fg, Cg, KH)
+            grad_w.reshape(w_g.shape)[..., qs] = res.transpose(0, 2, 3, 4, 1)
         if grad_x:
             # with the positions as rows: the orientation OpenBLAS is fastest at here (1.3x, _product)
-            w_q = np.ascontiguousarray(w[:, :, :, qs].transpose(3, 0, 2, 1)).reshape(len(qs) * geo.F, -1)  # (q, f), (p, c)
-            np.matmul(g_shifts.T, w_q, out=d_cols_t[i].reshape(width, -1))
+            w_q = np.ascontiguousarray(w_g[..., qs].transpose(0, 4, 1, 3, 2)).reshape(G, len(qs) * Fg, KH * Cg)  # (q, f), (p, c)
+            np.matmul(g_shifts.transpose(0, 2, 1), w_q, out=d_cols_t[i].transpose(1, 0, 2, 3).reshape(G, width, KH * Cg))
     if not grad_x:
         return None, grad_w
 
@@ -723,7 +725,8 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: boo
     grad_x_phases = take((lay.cells, geo.C))
     grad_x_phases[...] = 0
     for i, p, (start, length) in _phase_row_spans(lay, geo, width):
-        grad_x_phases[start:start + length] += d_cols_t[i, :, p]  # thrown-away positions add zeros (g is zero there)
+        # thrown-away positions add zeros (g is zero there)
+        grad_x_phases[start:start + length].reshape(length, G, Cg)[...] += d_cols_t[i, :, :, p]
     return lay.merge(grad_x_phases, (geo.H, geo.W)), grad_w
 
 
