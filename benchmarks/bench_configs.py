@@ -5,8 +5,9 @@ Run as ``python benchmarks/bench_configs.py [--rounds N]``. The two are timed in
 then several calls, the median kept), the blocks interleaved round after round, so load on a
 shared machine falls on both alike; the figure is the median of the rounds' ratios fast/torch,
 with their spread. No target was set for these (issue 9 asks for right numbers in every
-configuration); the plain layers' targets are benchmarks/bench_engine.py's. The plain tutorial
-layer is timed too, as the yardstick of the same run.
+configuration; issue 12's title asks for the engine ahead of PyTorch on every layer); the plain
+layers' targets are benchmarks/bench_engine.py's. The plain tutorial layer is timed too, as the
+yardstick of the same run.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ import torch.nn.functional as TF  # noqa: E402
 LAYERS = {
     "plain (tutorial layer)": ((10, 32, 14, 14), (16, 32, 3, 3), {"padding": 1}),
     "depthwise 3x3 (MobileNet)": ((8, 64, 28, 28), (64, 1, 3, 3), {"padding": 1, "groups": 64}),
+    "depthwise 3x3, stride 2": ((8, 64, 56, 56), (64, 1, 3, 3), {"stride": 2, "padding": 1, "groups": 64}),
     "grouped (ResNeXt, 8 groups)": ((8, 64, 14, 14), (64, 8, 3, 3), {"padding": 1, "groups": 8}),
+    "grouped, 8 groups, stride 2": ((8, 64, 28, 28), (64, 8, 3, 3), {"stride": 2, "padding": 1, "groups": 8}),
     "reflect padding": ((8, 16, 32, 32), (16, 16, 3, 3), {"padding": 1, "padding_mode": "reflect"}),
     "'same', 4x4 kernel, circular": ((8, 16, 24, 24), (16, 16, 4, 4), {"padding": "same", "padding_mode": "circular"}),
     "transposed 2x upsampling": ((8, 32, 14, 14), (32, 16, 3, 3),
                                  {"transposed": True, "stride": 2, "padding": 1, "output_padding": 1}),
+    "transposed 4x4, stride 2 (DCGAN)": ((8, 128, 16, 16), (128, 64, 4, 4), {"transposed": True, "stride": 2, "padding": 1}),
 }
 TORCH_MODE = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
