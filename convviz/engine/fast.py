@@ -12,7 +12,7 @@ column per output position, so every pass is one GEMM:
 (``rows`` unrolls only the kernel's first column and takes each product per kernel column,
 shifted: below.)
 
-Two tuned formulations for one group and a zero border, picked per shape by
+Two tuned formulations for a zero border (``rows`` also with groups), picked per shape by
 ``formulation(geo)`` (README "Performance" has the measurements):
 
 ``rows`` (the usual layers, any stride). The padded input is split by the stride into sh*sw
@@ -58,13 +58,19 @@ and every layout derived from it are worked out once and remembered (immutable),
 pool hands back a buffer of the same size with one lookup. A 1x1x3x3 problem's forward and
 backward, all overhead, take about 75 us.
 
-``general`` (groups > 1, or a border of copies: reflect, replicate, circular): the ``windows``
-layout with one batched GEMM over the groups ((G, F/G, C/G*KH*KW) @ (G, C/G*KH*KW, positions)),
+Groups (``rows`` only): every product is batched over the groups, ((G, KW*F/G, C/G*KH) @
+(G, C/G*KH, positions)); a depthwise layer's grad_w (3 x 3 per group) as dot products
+(``_products_nt``); with a stride, grad_x's unrolled gradient is written per group into
+(positions, G, KH, C/G), so col2im still adds each kernel row as one block.
+
+``general`` (a border of copies: reflect, replicate, circular; groups on a map too narrow for
+``rows``): the ``windows`` layout with one batched GEMM over the groups ((G, F/G, C/G*KH*KW) @
+(G, C/G*KH*KW, positions)),
 x padded in its mode first and convolved with no further padding; ``grad_x_pad`` by col2im per
 group, then cropped (zeros) or folded onto x (``artifacts.fold``: each border copy's gradient
 added onto its source). The transposed convolution runs through its dual (``TransposedGeometry.dual``):
-its forward is the dual's grad_x (col2im), its grad_x the dual's forward, its grad_w the dual's
-grad_w with the roles of x and grad_out swapped.
+its forward is the dual's grad_x, its grad_x the dual's forward, its grad_w the dual's grad_w
+with the roles of x and grad_out swapped, each in the dual's formulation (``general``: col2im).
 
 Memory. Work buffers (padded tensors, unrolled windows, GEMM results) come from a small pool
 and go back after the call: a fresh buffer of tens of megabytes costs milliseconds of
@@ -356,7 +362,7 @@ def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, gro
     x, w, b, _, geo = check_problem(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                     transposed=True, output_padding=output_padding)
     dual = geo.dual
-    if _tuned(dual):  # one group: the dual's tuned grad_x
+    if _tuned(dual):  # the dual's tuned grad_x
         with _POOL.lend() as take:
             out, _ = _tuned_backward(None, w, _dual_grad_out(x, dual), dual, take)
         if b is not None:
@@ -380,7 +386,7 @@ def conv_transpose2d_backward(x, w, grad_out, *, stride=1, padding=0, output_pad
                                            need_grad_out=True)
     dual = geo.dual
     grad_b = grad_out.sum(axis=(0, 2, 3))
-    if _tuned(dual):  # one group: the dual's tuned forward on grad_out, and its grad_w
+    if _tuned(dual):  # the dual's tuned forward on grad_out, and its grad_w
         with _POOL.lend() as take:
             out_dual, cols_t = _tuned_forward(grad_out, w, None, dual, take)
             _, grad_w = _tuned_backward(cols_t, w, _dual_grad_out(x, dual), dual, take, grad_x=False)
@@ -529,9 +535,9 @@ def _layout(k: int, n: int, top: int, left: int, size: tuple[int, int], rows: in
 
 
 @functools.lru_cache(maxsize=256)
-def _x_layout(geo: Geometry, k: int | None = None) -> _Layout:
-    """x_pad's layout (and grad_x_pad's, ``k`` = C), from the geometry."""
-    return _layout(geo.C if k is None else k, geo.N, geo.padding[0], geo.padding[1], (geo.H, geo.W), geo.Hp, geo.Wp,
+def _x_layout(geo: Geometry) -> _Layout:
+    """x_pad's layout (and, channels last, grad_x_pad's), from the geometry."""
+    return _layout(geo.C, geo.N, geo.padding[0], geo.padding[1], (geo.H, geo.W), geo.Hp, geo.Wp,
                    geo.stride, geo.Wo, (geo.KW - 1) * geo.dilation[1])
 
 
@@ -624,7 +630,8 @@ def _products(a: np.ndarray, b: np.ndarray, take: _Lease) -> np.ndarray:
 @functools.lru_cache(maxsize=256)
 def _phase_groups(geo: Geometry) -> list[tuple[int, list[int], list[int]]]:
     """Stride > 1: kernel column q reads column phase b = q*dw % sw, shifted by c0 = q*dw // sw
-    columns: per phase b read, ``(b, [q ...], [c0 ...])``."""
+    columns: per phase b read, ``(b, [q ...], [c0 ...])``. Remembered per geometry: callers
+    only read it."""
     sw, dw = geo.stride[1], geo.dilation[1]
     groups: dict[int, tuple[list, list]] = {}
     for q in range(geo.KW):
