@@ -322,12 +322,13 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1
     return grad_x, grad_w, grad_b
 
 
-def _tuned_backward(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True):
+def _tuned_backward(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True, bias=None):
     """``(grad_x, grad_w)`` by the formulation of ``geo``, each fresh; ``cols_t`` (the forward's
     unrolled windows) None: no grad_w (None), ``grad_x`` False: no grad_x (None). The transposed
-    convolution asks for one of them (its forward is its dual's grad_x, its grad_w the dual's)."""
+    convolution asks for one of them (its forward is its dual's grad_x, its grad_w the dual's),
+    and for ``bias`` (C,) added to grad_x where it is written (no pass of its own)."""
     backward = _backward_rows if formulation(geo) == "rows" else _backward_windows
-    return backward(cols_t, w, grad_out, geo, take, grad_x)
+    return backward(cols_t, w, grad_out, geo, take, grad_x, bias)
 
 
 def grad_x_scatter(x, w, grad_out, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") -> np.ndarray:
@@ -364,10 +365,7 @@ def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, gro
     dual = geo.dual
     if _tuned(dual):  # the dual's tuned grad_x
         with _POOL.lend() as take:
-            out, _ = _tuned_backward(None, w, _dual_grad_out(x, dual), dual, take)
-        if b is not None:
-            out += b[:, None, None]
-        return out
+            return _tuned_backward(None, w, _dual_grad_out(x, dual), dual, take, bias=b)[0]
     with _POOL.lend() as take:
         g = _channel_first(_dual_grad_out(x, dual), take).reshape(dual.F, -1)
         grad_x_pad_t = _col2im_pad(g, w, dual, take)  # (F, N, Ho + 2ph, Wo + 2pw)
@@ -682,7 +680,7 @@ def _grad_out_layouts(geo: Geometry) -> tuple[_Layout, _Layout]:
                     (geo.KW - 1) * geo.dilation[1]))
 
 
-def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True):
+def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True, bias=None):
     Cc = _x_layout(geo).Cc
     g_lay, pad_lay = _grad_out_layouts(geo)
     positions = geo.Ho * geo.N * Cc
@@ -703,7 +701,7 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: boo
             g_shifts = _shift_rows(g, [q * geo.dilation[1] for q in range(geo.KW)], width, take, G)
             res = _products_nt(g_shifts, cols_t.reshape(G, -1, width), take)  # G, (q, f), (c, p)
             grad_w = _fresh(res.reshape(G, geo.KW, geo.Fg, geo.Cg, geo.KH).transpose(0, 2, 3, 4, 1)).reshape(geo.w_shape)
-        return (_grad_x_gather(g_pad, pad_lay, w, geo, take) if grad_x else None), grad_w
+        return (_grad_x_gather(g_pad, pad_lay, w, geo, take, bias) if grad_x else None), grad_w
 
     g = g_lay.runs(g_lay.split(grad_out, take), 0, positions)
     phases, G, Fg, Cg, KH = _phase_groups(geo), geo.groups, geo.Fg, geo.Cg, geo.KH
@@ -730,14 +728,14 @@ def _backward_rows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: boo
     # is added back as one block, a run of whole positions (rows of C cells)
     lay = _x_layout(geo)._replace(k=1)
     grad_x_phases = take((lay.cells, geo.C))
-    grad_x_phases[...] = 0
+    grad_x_phases[...] = 0 if bias is None else bias  # a bias per channel costs no pass of its own
     for i, p, (start, length) in _phase_row_spans(lay, geo, width):
         # thrown-away positions add zeros (g is zero there)
         grad_x_phases[start:start + length].reshape(length, G, Cg)[...] += d_cols_t[i, :, :, p]
     return lay.merge(grad_x_phases, (geo.H, geo.W)), grad_w
 
 
-def _grad_x_gather(g_pad, lay: _Layout, w, geo: Geometry, take: _Lease) -> np.ndarray:
+def _grad_x_gather(g_pad, lay: _Layout, w, geo: Geometry, take: _Lease, bias=None) -> np.ndarray:
     """Stride 1: ``grad_x[:, c, h, v] = sum_{f,p,q} grad_out_pad[:, f, h + p*dh, v + q*dw] * w_rot[c, f, p, q]``:
     ``grad_out_pad`` (no inserted zeros with stride 1; ``g_pad`` in ``lay``) unrolled like
     ``x_pad``, times ``w_rot``."""
@@ -751,7 +749,7 @@ def _grad_x_gather(g_pad, lay: _Layout, w, geo: Geometry, take: _Lease) -> np.nd
     # (measured here: faster overall on the tutorial's and the larger layer)
     y = np.matmul(w_rot_q, gcols_t.reshape(G, -1, run), out=take((G, w_rot_q.shape[1], run)))
     grad_x = _shift_sum([(y, shifts)], geo.Cg, take)  # C, H*N*Cc'
-    return _from_rows(grad_x, geo.N, geo.H, lay.Cc, geo.W)
+    return _from_rows(grad_x, geo.N, geo.H, lay.Cc, geo.W, bias)
 
 
 # ------------------------------------------------------------------------------------------
@@ -795,10 +793,10 @@ def _padded_mode_t(x: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
     return x_pad_t
 
 
-def _backward_windows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True):
+def _backward_windows(cols_t, w, grad_out, geo: Geometry, take: _Lease, grad_x: bool = True, bias=None):
     g = _channel_first(grad_out, take).reshape(geo.F, -1)  # F, N*Ho*Wo: the column order of cols_t
     grad_w = None if cols_t is None else _fresh(_product(cols_t, g.T, take).T).reshape(geo.w_shape)
-    return (_grad_x_col2im(g, w, geo, take) if grad_x else None), grad_w
+    return (_crop_or_fold(_col2im_pad(g, w, geo, take), geo, bias) if grad_x else None), grad_w
 
 
 def _grad_x_col2im(g: np.ndarray, w: np.ndarray, geo: Geometry, take: _Lease) -> np.ndarray:
@@ -825,13 +823,13 @@ def _col2im_pad(g: np.ndarray, w: np.ndarray, geo: Geometry, take: _Lease) -> np
     return grad_x_pad_t
 
 
-def _crop_or_fold(grad_x_pad_t: np.ndarray, geo: Geometry) -> np.ndarray:
-    """(C, N, Hp, Wp) -> a fresh grad_x (N, C, H, W): the zero border cropped, or a border of
-    copies folded onto the cells it copies."""
+def _crop_or_fold(grad_x_pad_t: np.ndarray, geo: Geometry, bias=None) -> np.ndarray:
+    """(C, N, Hp, Wp) -> a fresh grad_x (N, C, H, W) (+ ``bias`` (C,) if given): the zero border
+    cropped, or a border of copies folded onto the cells it copies."""
     if geo.padding_mode != "zeros":
-        return _fresh(fold(grad_x_pad_t, geo).transpose(1, 0, 2, 3))
+        return _fresh(fold(grad_x_pad_t, geo).transpose(1, 0, 2, 3), bias)
     ph, pw = geo.padding
-    return _fresh(grad_x_pad_t[:, :, ph:ph + geo.H, pw:pw + geo.W].transpose(1, 0, 2, 3))
+    return _fresh(grad_x_pad_t[:, :, ph:ph + geo.H, pw:pw + geo.W].transpose(1, 0, 2, 3), bias)
 
 
 # ------------------------------------------------------------------------------------------
