@@ -277,7 +277,7 @@ def test_transposed_matches_the_definition_and_finite_differences(case):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 @given(case=transposed_configs())
 def test_transposed_runs_the_duals_tuned_passes(monkeypatch, kind, case):
-    """Where its dual is tuned (one group; groups at stride 1 in "rows") the transposed
+    """Where its dual is tuned (one group; groups in "rows") the transposed
     convolution runs the dual's passes (forward: the dual's grad_x; backward: the dual's forward
     and grad_w), in either formulation, whatever ``formulation`` would pick: against the
     definition and the naive loops, output_padding beyond the stride included (the dual's

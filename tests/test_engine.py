@@ -851,16 +851,18 @@ def test_remembered_geometries_refuse_what_equals_an_accepted_value():
 
 
 def test_finite_check_sees_every_kind_of_bad_cell():
-    """``checks._all_finite`` takes a sum of squares first: NaN or an infinity anywhere is
-    refused, in contiguous and strided arrays, and cells so large that the sum overflows are
-    still accepted as finite."""
+    """``checks._all_finite`` takes a sum of squares first (arrays over 4,096 cells; smaller ones
+    ``isfinite``): NaN or an infinity anywhere is refused, in both ways, in contiguous and
+    strided arrays, and cells so large that the sum overflows are still accepted as finite."""
     rng = np.random.default_rng(0)
-    x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 3, 3))
+    x, w = rng.standard_normal((2, 3, 30, 30)), rng.standard_normal((2, 3, 3, 3))  # 5,400 cells: the BLAS sum
     for bad in (np.nan, np.inf, -np.inf):
-        for where in [(0, 0, 0, 0), (1, 2, 4, 4), (1, 1, 2, 3)]:
+        for where in [(0, 0, 0, 0), (1, 2, 29, 29), (1, 1, 2, 3), (0, 0, 1, 1)]:
             y = x.copy()
             y[where] = bad
-            for arr in (y, np.asfortranarray(y), y[:, :, ::-1]):
+            for arr in (y, np.asfortranarray(y), y[:, :, ::-1], y[:, :, :4, :4].copy()):  # the last: isfinite
+                if np.isfinite(arr).all():
+                    continue  # the cropped copy may have left the bad cell out
                 with pytest.raises(ValueError, match="x must hold finite numbers, got NaN or infinity"):
                     fast.conv2d_forward(arr, w)
     huge = np.full((1, 1, 80, 80), 1e300)  # squares overflow (and 6,400 cells: the BLAS sum); every cell is finite
