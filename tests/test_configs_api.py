@@ -32,6 +32,24 @@ def post(client, body, path="/api/v1/conv"):
     return r.status_code, r.json()
 
 
+def assert_as_torch_pads_then_convolves(ans, mode, torch_pad, **conv):
+    """The answer's out, x_pad, grad_x_pad, grad_x and grad_w against PyTorch: ``F.pad`` in the
+    mode (``torch_pad`` in its (left, right, top, bottom) order), then ``conv2d`` with no padding,
+    autograd for the gradients (``retain_grad`` on the padded tensor). Returns x as answered."""
+    x, w, b, go = (np.array(ans[k]) for k in ("x", "w", "b", "grad_out"))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    x_pad_t = TF.pad(xt, torch_pad, mode=mode)
+    x_pad_t.retain_grad()
+    out = TF.conv2d(x_pad_t, wt, bt, **conv)
+    out.backward(torch.tensor(go))
+    np.testing.assert_allclose(ans["out"], out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ans["x_pad"], x_pad_t.detach().numpy(), rtol=0, atol=0)
+    np.testing.assert_allclose(ans["grad_x_pad"], x_pad_t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ans["grad_x"], xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ans["grad_w"], wt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    return x
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 def test_conv_answers_x_pad_source_and_grad_x_pad_in_the_modes(client, mode):
     body = {"x_shape": [2, 4, 5, 4], "w_shape": [6, 2, 3, 2], "groups": 2, "padding": [2, 1, 1, 0],
@@ -40,17 +58,7 @@ def test_conv_answers_x_pad_source_and_grad_x_pad_in_the_modes(client, mode):
     assert status == 200, ans
     assert ans["geometry"]["groups"] == 2 and ans["geometry"]["pads"] == [2, 1, 1, 0]
     assert ans["geometry"]["padding_mode"] == mode and ans["geometry"]["kind"] == "conv_mode"
-    x, w, b, go = (np.array(ans[k]) for k in ("x", "w", "b", "grad_out"))
-    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    x_pad_t = TF.pad(xt, (1, 0, 2, 1), mode=mode)
-    x_pad_t.retain_grad()
-    out = TF.conv2d(x_pad_t, wt, bt, stride=(2, 1), groups=2)
-    out.backward(torch.tensor(go))
-    np.testing.assert_allclose(ans["out"], out.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ans["x_pad"], x_pad_t.detach().numpy(), rtol=0, atol=0)
-    np.testing.assert_allclose(ans["grad_x_pad"], x_pad_t.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ans["grad_x"], xt.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ans["grad_w"], wt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    x = assert_as_torch_pads_then_convolves(ans, mode, (1, 0, 2, 1), stride=(2, 1), groups=2)
     # every x_pad cell holds the x cell it names (and no cell is a zero in these modes)
     x_pad, source = np.array(ans["x_pad"]), ans["x_pad_source"]
     for idx in np.ndindex(x_pad.shape):
@@ -69,17 +77,7 @@ def test_negative_sides_crop_as_torch_and_every_phase_shows_them(client, mode):
     status, ans = post(client, body)
     assert status == 200, ans
     assert ans["geometry"]["pads"] == [-2, 1, 1, -1] and (ans["geometry"]["Hp"], ans["geometry"]["Wp"]) == (4, 4)
-    x, w, b, go = (np.array(ans[k]) for k in ("x", "w", "b", "grad_out"))
-    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    x_pad_t = TF.pad(xt, (1, -1, -2, 1), mode=mode)
-    x_pad_t.retain_grad()
-    out = TF.conv2d(x_pad_t, wt, bt, groups=2)
-    out.backward(torch.tensor(go))
-    np.testing.assert_allclose(ans["out"], out.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ans["x_pad"], x_pad_t.detach().numpy(), rtol=0, atol=0)
-    np.testing.assert_allclose(ans["grad_x_pad"], x_pad_t.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ans["grad_x"], xt.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ans["grad_w"], wt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    x = assert_as_torch_pads_then_convolves(ans, mode, (1, -1, -2, 1), groups=2)
     assert not np.array(ans["grad_x"])[:, :, :2].any()  # the rows cropped away, which no x_pad cell copies
     x_pad, source = np.array(ans["x_pad"]), ans["x_pad_source"]
     for idx in np.ndindex(x_pad.shape):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-from fastapi import Body, Request
+from fastapi import Body, Query, Request
 
+from ..page import View
 from ..problem import PRESETS, Limits, ProblemIn, Solved, solve
 from .models import ErrorOut
 
@@ -22,6 +23,9 @@ ProblemBody = Annotated[ProblemIn, Body(openapi_examples={
 })]
 
 
+Sel = Annotated[int, Query(ge=0, description="0-based")]  # a slice's n, f or c
+
+
 def limits_of(request: Request) -> Limits:
     return request.app.state.limits
 
@@ -29,6 +33,17 @@ def limits_of(request: Request) -> Limits:
 def solved(problem: ProblemIn, request: Request) -> Solved:
     """The request's problem, solved or taken from the app's cache."""
     return solve(problem, limits_of(request), request.app.state.solved)
+
+
+def solved_view(problem: ProblemIn, request: Request, phase: str, n: int, f: int, c: int,
+                scatter: bool) -> tuple[Solved, str, View]:
+    """The view of ``phase`` for the slice (n, f, c), as the page draws it (``scatter``: grad_x
+    the scatter way): the solved problem, the phase built and its ``View``. A phase whose result
+    overflowed is refused, naming it; so is a view of more than max_view_cells."""
+    entry = solved(problem, request)
+    built = "grad_x_scatter" if scatter and phase == "grad_x" else phase
+    entry.require_phase(built)
+    return entry, built, View(entry.conv, built, n, f, c, max_cells=limits_of(request).max_view_cells)
 
 
 # Solving a problem and writing its JSON is Python work under the GIL: more threads at it

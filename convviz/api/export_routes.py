@@ -22,19 +22,17 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..page import View
 from ..page.code import parse_edits, snippets
 from ..page.svg import view_svg
 from ..problem import ARRAY_FIELDS, ProblemError, ProblemIn, check_page, check_select, dumps, json_object
 from ..trace import PHASES
 from . import errors
-from .deps import ERRORS, ProblemBody, limits_of, off_loop, solved
+from .deps import ERRORS, ProblemBody, Sel, limits_of, off_loop, solved, solved_view
 from .routes import jsonl_response
 
 router = APIRouter(prefix="/api/v1/export", tags=["export"])
 
 AnyPhase = Literal[tuple(PHASES)]  # type: ignore[valid-type]
-Sel = Annotated[int, Query(ge=0, description="0-based")]
 #: every tensor of a solved problem, in the order of /api/v1/conv
 TENSORS = ("x", "w", "b", "grad_out", "out", "grad_x", "grad_w", "grad_b", "x_pad", "grad_out_pad",
            "grad_out_pad_mask", "w_rot", "cols", "w_mat")
@@ -164,10 +162,7 @@ async def view_svg_route(
 
 
 def _svg(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: int, step, scatter: bool) -> Response:
-    entry = solved(problem, request)
-    built = "grad_x_scatter" if scatter and phase == "grad_x" else phase
-    entry.require_phase(built)
-    view = View(entry.conv, built, n, f, c, max_cells=limits_of(request).max_view_cells)
+    entry, built, view = solved_view(problem, request, phase, n, f, c, scatter)
     data = view.as_dict()
     if step is not None and step >= data["total"]:
         raise ProblemError("invalid_query", f"step must be between 0 and {data['total'] - 1} (the {built} view has "

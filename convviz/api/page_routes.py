@@ -9,15 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from ..page import View, check_scatter_page, scatter_steps
+from ..page import check_scatter_page, scatter_steps
 from ..problem import ProblemIn, check_select, dumps
-from .deps import ERRORS, ProblemBody, limits_of, off_loop, solved
+from .deps import ERRORS, ProblemBody, Sel, limits_of, off_loop, solved, solved_view
 from .models import ViewPhase
 
 router = APIRouter(prefix="/api/v1/page", tags=["page"])
-
-Sel = Annotated[int, Query(ge=0, description="0-based")]
-
 
 def _dumps(obj) -> Response:
     return Response(dumps(obj), media_type="application/json")
@@ -40,11 +37,7 @@ async def view(
 
 
 def _view(phase: str, problem: ProblemIn, request: Request, n: int, f: int, c: int, scatter: bool) -> Response:
-    entry = solved(problem, request)
-    built = "grad_x_scatter" if scatter and phase == "grad_x" else phase
-    entry.require_phase(built)  # a view of a result that overflowed is refused, naming it
-    cv = entry.conv
-    return _dumps(View(cv, built, n, f, c, max_cells=limits_of(request).max_view_cells).as_dict(name=phase))
+    return _dumps(solved_view(problem, request, phase, n, f, c, scatter)[2].as_dict(name=phase))
 
 
 @router.post("/scatter", responses=ERRORS, summary="grad_x the scatter way, step by step, with running sums")

@@ -102,6 +102,17 @@ def _window_times_kernel(conv, window: str, n, channel, rows_cols, kernel: str, 
     return (a, b), _cells(conv, window, a) * _cells(conv, kernel, b)
 
 
+def _cell_stamps_kernel(conv, source: str, source_index, kernel_index, target: str, n, channel, rows_cols):
+    """The terms of one cell of ``source`` times each cell of one kernel of ``w``, each product
+    landing on a cell of ``target`` (sample n, channel ``channel``, cells ``rows_cols``): the
+    shape of every scatter's step. Terms are (source cell, kernel cell, target cell)."""
+    shape = rows_cols[0].shape
+    a = np.broadcast_to(_flat(conv, source, *source_index), shape)
+    b = np.broadcast_to(_flat(conv, "w", *kernel_index), shape)
+    cell = _flat(conv, target, np.broadcast_to(n, shape), channel, *rows_cols)
+    return (a, b, cell), _cells(conv, source, a) * _cells(conv, "w", b)
+
+
 # term sets --------------------------------------------------------------------------------------
 # With groups a term runs over the group's channels only: cg (or fg) is the place in the group,
 # Geometry.x_channel / kernel_of give the channel (kernel) of the whole tensor.
@@ -124,11 +135,8 @@ def _terms_grad_x(conv, at, box):
 def _terms_grad_x_scatter(conv, at, box):
     n, f, i, j = at
     cg, p, q = box
-    hp, wp = conv.geo.tap(i, j, p, q)
-    a = np.broadcast_to(_flat(conv, "grad_out", n, f, i, j), hp.shape)
-    b = np.broadcast_to(_flat(conv, "w", f, cg, p, q), hp.shape)
-    target = _flat(conv, "x_pad", np.broadcast_to(n, hp.shape), conv.geo.x_channel(f, cg), hp, wp)
-    return (a, b, target), _cells(conv, "grad_out", a) * _cells(conv, "w", b)
+    return _cell_stamps_kernel(conv, "grad_out", (n, f, i, j), (f, cg, p, q), "x_pad", n, conv.geo.x_channel(f, cg),
+                               conv.geo.tap(i, j, p, q))
 
 
 def _terms_grad_w(conv, at, box):
@@ -167,11 +175,8 @@ def _terms_transposed_scatter(conv, at, box):
     i*sh - ph + p*dh (a cell of grad_out_pad's canvas: out in its ph / pw border, cropped there)."""
     n, c, i, j = at
     fg, p, q = box
-    u, t = conv.geo.scatter_tap(i, j, p, q)
-    a = np.broadcast_to(_flat(conv, "x", n, c, i, j), u.shape)
-    b = np.broadcast_to(_flat(conv, "w", c, fg, p, q), u.shape)
-    target = _flat(conv, "grad_out_pad", np.broadcast_to(n, u.shape), conv.geo.kernel_of(c, fg), u, t)
-    return (a, b, target), _cells(conv, "x", a) * _cells(conv, "w", b)
+    return _cell_stamps_kernel(conv, "x", (n, c, i, j), (c, fg, p, q), "grad_out_pad", n, conv.geo.kernel_of(c, fg),
+                               conv.geo.scatter_tap(i, j, p, q))
 
 
 def _terms_transposed_grad_x(conv, at, box):
